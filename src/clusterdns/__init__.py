@@ -1,0 +1,3 @@
+"""clusterdns: Kubernetes cluster DNS in Python."""
+
+__version__ = "0.1.0"
