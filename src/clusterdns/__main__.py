@@ -1,0 +1,5 @@
+import sys
+
+from clusterdns.cli import main
+
+sys.exit(main())
