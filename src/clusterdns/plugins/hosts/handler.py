@@ -1,0 +1,94 @@
+"""The hosts handler: answers from a compiled table, re-read when the file changes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from typing import TYPE_CHECKING
+
+from clusterdns.dns.reply import render
+from clusterdns.dns.wire import SERVFAIL, TYPE_PTR
+from clusterdns.dns.zone import MISSING, RecordTable
+from clusterdns.plugins.hosts.hostsfile import parse_hosts, records
+from clusterdns.plugins.plugin import FOREVER, Handler, Invalidate, Plugin, Reply, Request
+
+if TYPE_CHECKING:
+    from clusterdns.plugins.hosts.setup import HostsConfig
+
+log = logging.getLogger("clusterdns.plugins.hosts")
+REVERSE_ZONES = ("in-addr.arpa.", "ip6.arpa.")
+
+
+class Hosts(Plugin):
+    name = "hosts"
+
+    def __init__(self, config: HostsConfig, invalidate: Invalidate) -> None:
+        self.config = config
+        self.invalidate = invalidate
+        self.table = RecordTable(config.zones + REVERSE_ZONES)
+        self._stamp: tuple[float, int] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.load()
+
+    def load(self) -> None:
+        """(Re)build the table from the file and the inline entries."""
+        text = ""
+        if self.config.path is not None:
+            try:
+                stat = os.stat(self.config.path)
+                self._stamp = (stat.st_mtime, stat.st_size)
+                with open(self.config.path, encoding="utf-8", errors="replace") as handle:
+                    text = handle.read()
+            except OSError as exc:
+                log.warning("plugin/hosts: cannot read %s: %s", self.config.path, exc.strerror)
+        entries = list(self.config.inline) + parse_hosts(text)
+        table = RecordTable(self.config.zones + REVERSE_ZONES)
+        for owner, rows in records(entries, self.config.zones, self.config.ttl, self.config.reverse).items():
+            table.replace(owner, rows)
+        self.table = table
+        self.invalidate()
+
+    async def start(self) -> None:
+        if self.config.path is not None and self.config.reload > 0:
+            self._task = asyncio.ensure_future(self._watch())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _watch(self) -> None:
+        assert self.config.path is not None
+        while True:
+            await asyncio.sleep(self.config.reload)
+            try:
+                stat = os.stat(self.config.path)
+                stamp: tuple[float, int] | None = (stat.st_mtime, stat.st_size)
+            except OSError:
+                stamp = None
+            if stamp != self._stamp:
+                self.load()
+
+    async def serve(self, request: Request, next: Handler) -> Reply:
+        query = request.query
+        result = self.table.lookup(query.name, query.qtype)
+        if result is None or (
+            query.qtype == TYPE_PTR and result.status == MISSING
+        ):
+            return await next(request)
+        if result.status == MISSING:
+            if self._falls_through(query.name):
+                return await next(request)
+            # CoreDNS: no SOA to put in an NXDOMAIN, so it says SERVFAIL.
+            return Reply.unanswered(SERVFAIL, self.name)
+        answer = result.answer
+        return Reply(render(query, answer, request.udp), answer.rcode, self.name, FOREVER)
+
+    def _falls_through(self, name: str) -> bool:
+        zones = self.config.fallthrough
+        if zones is None:
+            return False
+        return not zones or any(name == z or name.endswith("." + z) for z in zones)

@@ -1,0 +1,306 @@
+"""The ``kubernetes`` directive -> a frozen ``KubernetesOptions``.
+
+Syntax and checks follow CoreDNS's ``plugin/kubernetes/setup.go`` (option names,
+``ttl`` in [0, 3600], the three pod modes, ``ignore empty_service``, ``fallthrough
+[ZONES...]``, ``namespaces`` and ``namespace_labels`` exclusive).  The source of
+cluster state is ours: ``manifests PATH [INTERVAL]`` reads Kubernetes manifests
+(a file or a directory) and polls them for changes.  The options that configure
+a live API connection are refused until that source exists.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from clusterdns.cluster.labels import LabelSelector, SelectorError, parse_selector
+from clusterdns.errors import ConfigError
+
+PLUGIN = "kubernetes"
+
+PODS_DISABLED = "disabled"
+PODS_INSECURE = "insecure"
+PODS_VERIFIED = "verified"
+POD_MODES = (PODS_DISABLED, PODS_INSECURE, PODS_VERIFIED)
+
+DEFAULT_TTL = 5
+MAX_TTL = 3600
+DEFAULT_POLL_INTERVAL = 1.0
+DEFAULT_STARTUP_TIMEOUT = 5.0
+
+#: options of CoreDNS's live API connection: refused with a clear message for now
+LIVE_API_OPTIONS = (
+    "endpoint",
+    "tls",
+    "kubeconfig",
+    "apiserver_qps",
+    "apiserver_burst",
+    "apiserver_max_inflight",
+)
+NOT_YET_OPTIONS = ("multicluster", "zonal")
+
+
+class DirectiveLike(Protocol):
+    """What ``parse_options`` reads of a ``clusterdns.corefile.model.Directive``."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def args(self) -> tuple[str, ...]: ...
+    @property
+    def block(self) -> Sequence[DirectiveLike]: ...
+    @property
+    def file(self) -> str: ...
+    @property
+    def line(self) -> int: ...
+
+
+_Parser = Callable[[DirectiveLike, tuple[str, ...]], dict[str, object]]
+
+
+@dataclass(frozen=True, slots=True)
+class KubernetesOptions:
+    #: absolute, lower-case zones the plugin is authoritative for (forward and reverse)
+    zones: tuple[str, ...]
+    ttl: int = DEFAULT_TTL
+    #: ``namespaces``: only these are exposed; empty = all
+    namespaces: frozenset[str] = frozenset()
+    namespace_labels: LabelSelector | None = None
+    labels: LabelSelector | None = None
+    pods: str = PODS_DISABLED
+    endpoint_pod_names: bool = False
+    noendpoints: bool = False
+    #: None = no fallthrough; () = every zone; else only names in these zones
+    fallthrough: tuple[str, ...] | None = None
+    ignore_empty_service: bool = False
+    manifests: str | None = None
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    startup_timeout: float = DEFAULT_STARTUP_TIMEOUT
+
+    @property
+    def forward_zones(self) -> tuple[str, ...]:
+        return tuple(z for z in self.zones if not is_reverse_zone(z))
+
+    @property
+    def reverse_zones(self) -> tuple[str, ...]:
+        return tuple(z for z in self.zones if is_reverse_zone(z))
+
+    @property
+    def primary_zone(self) -> str:
+        """The first forward zone: the one PTR targets are written in (CoreDNS ``primaryZone``)."""
+        return self.forward_zones[0]
+
+    def falls_through(self, qname: str) -> bool:
+        """Whether an NXDOMAIN for ``qname`` goes on to the next plugin instead."""
+        if self.fallthrough is None:
+            return False
+        if not self.fallthrough:
+            return True
+        name = qname.lower()
+        return any(in_zone(name, zone) for zone in self.fallthrough)
+
+
+def is_reverse_zone(zone: str) -> bool:
+    return zone.endswith(("in-addr.arpa.", "ip6.arpa.")) or zone in ("in-addr.arpa.", "ip6.arpa.")
+
+
+def in_zone(name: str, zone: str) -> bool:
+    return zone == "." or name == zone or name.endswith("." + zone)
+
+
+def parse_options(directive: DirectiveLike, server_zones: Sequence[str] = ()) -> KubernetesOptions:
+    """Read a ``kubernetes [ZONES...] { ... }`` directive; raise ConfigError naming file and line.
+
+    Without ZONES the server block's zones are used (CoreDNS
+    ``OriginsFromArgsOrServerBlock``); ``server_zones`` are those, already normalized.
+    """
+    zones = _zones(directive, directive.args) if directive.args else tuple(server_zones)
+    zones = tuple(normalize_zone(z) for z in zones)
+    if not zones:
+        raise _error(directive, "no zones: give ZONES or put kubernetes in a server block")
+    if not any(not is_reverse_zone(z) for z in zones):
+        raise _error(directive, "non-reverse zone name must be used (e.g. cluster.local)")
+    values: dict[str, object] = {"zones": zones}
+    for option in directive.block:
+        _apply(option, values)
+    if values.get("namespaces") and values.get("namespace_labels") is not None:
+        raise _error(directive, "namespaces and namespace_labels cannot both be set")
+    return KubernetesOptions(**values)  # type: ignore[arg-type]
+
+
+def _apply(option: DirectiveLike, values: dict[str, object]) -> None:
+    name, args = option.name, option.args
+    if name in LIVE_API_OPTIONS:
+        raise _error(
+            option,
+            f"{name}: the live Kubernetes API source is not built yet; "
+            "serve from manifests with 'manifests PATH'",
+        )
+    if name in NOT_YET_OPTIONS:
+        raise _error(option, f"{name} is not supported yet")
+    parser = _OPTION_PARSERS.get(name)
+    if parser is None:
+        raise _error(option, f"unknown property '{name}'")
+    values.update(parser(option, args))
+
+
+def _flag(field: str) -> _Parser:
+    def parse(option: DirectiveLike, args: tuple[str, ...]) -> dict[str, object]:
+        if args:
+            raise _arg_error(option)
+        return {field: True}
+
+    return parse
+
+
+def _parse_ttl(option: DirectiveLike, args: tuple[str, ...]) -> dict[str, object]:
+    if len(args) != 1:
+        raise _arg_error(option)
+    try:
+        ttl = int(args[0])
+    except ValueError:
+        raise _error(option, f"ttl {args[0]!r} is not a number") from None
+    if not 0 <= ttl <= MAX_TTL:
+        raise _error(option, f"ttl must be in range [0, {MAX_TTL}]: {ttl}")
+    return {"ttl": ttl}
+
+
+def _parse_pods(option: DirectiveLike, args: tuple[str, ...]) -> dict[str, object]:
+    if len(args) != 1:
+        raise _arg_error(option)
+    if args[0] not in POD_MODES:
+        raise _error(
+            option, f"wrong value for pods: {args[0]}, must be one of: disabled, verified, insecure"
+        )
+    return {"pods": args[0]}
+
+
+def _parse_namespaces(option: DirectiveLike, args: tuple[str, ...]) -> dict[str, object]:
+    if not args:
+        raise _arg_error(option)
+    return {"namespaces": frozenset(a.lower() for a in args)}
+
+
+def _selector(field: str) -> _Parser:
+    def parse(option: DirectiveLike, args: tuple[str, ...]) -> dict[str, object]:
+        if not args:
+            raise _arg_error(option)
+        try:
+            return {field: parse_selector(" ".join(args))}
+        except SelectorError as err:
+            raise _error(option, f"unable to parse {option.name} value: {err}") from None
+
+    return parse
+
+
+def _parse_fallthrough(option: DirectiveLike, args: tuple[str, ...]) -> dict[str, object]:
+    zones = tuple(normalize_zone(z) for z in _zones(option, args))
+    # "fallthrough ." is CoreDNS's way of writing "every zone" too
+    return {"fallthrough": () if not zones or "." in zones else zones}
+
+
+def _parse_ignore(option: DirectiveLike, args: tuple[str, ...]) -> dict[str, object]:
+    if args != ("empty_service",):
+        raise _error(option, f"unable to parse ignore value: '{' '.join(args)}'")
+    return {"ignore_empty_service": True}
+
+
+def _parse_manifests(option: DirectiveLike, args: tuple[str, ...]) -> dict[str, object]:
+    if len(args) not in (1, 2):
+        raise _arg_error(option)
+    values: dict[str, object] = {"manifests": args[0]}
+    if len(args) == 2:
+        interval = _duration(option, args[1])
+        if interval <= 0:
+            raise _error(option, f"manifests poll interval must be above 0: {args[1]}")
+        values["poll_interval"] = interval
+    return values
+
+
+def _parse_startup_timeout(option: DirectiveLike, args: tuple[str, ...]) -> dict[str, object]:
+    if len(args) != 1:
+        raise _arg_error(option)
+    return {"startup_timeout": _duration(option, args[0])}
+
+
+_OPTION_PARSERS = {
+    "ttl": _parse_ttl,
+    "pods": _parse_pods,
+    "namespaces": _parse_namespaces,
+    "labels": _selector("labels"),
+    "namespace_labels": _selector("namespace_labels"),
+    "endpoint_pod_names": _flag("endpoint_pod_names"),
+    "noendpoints": _flag("noendpoints"),
+    "fallthrough": _parse_fallthrough,
+    "ignore": _parse_ignore,
+    "manifests": _parse_manifests,
+    "startup_timeout": _parse_startup_timeout,
+}
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _duration(option: DirectiveLike, text: str) -> float:
+    """A Go duration (``500ms``, ``1m30s``) in seconds."""
+    if text == "0":
+        return 0.0
+    pos, total = 0, 0.0
+    while pos < len(text):
+        m = _DURATION_PART.match(text, pos)
+        if m is None:
+            raise _error(option, f"invalid duration {text!r}; write e.g. 2s, 500ms or 1m30s")
+        total += float(m[1]) * _DURATION_UNITS[m[2]]
+        pos = m.end()
+    if not text or not math.isfinite(total):
+        raise _error(option, f"invalid duration {text!r}; write e.g. 2s, 500ms or 1m30s")
+    return total
+
+
+def _zones(option: DirectiveLike, args: Sequence[str]) -> tuple[str, ...]:
+    zones: list[str] = []
+    for arg in args:
+        if "/" in arg:
+            try:
+                zones.extend(cidr_reverse_zones(arg))
+            except ValueError:
+                raise _error(option, f"invalid CIDR {arg!r}; write e.g. 10.0.0.0/8") from None
+        else:
+            zones.append(arg)
+    return tuple(zones)
+
+
+def normalize_zone(zone: str) -> str:
+    zone = zone.lower()
+    if "://" in zone:
+        zone = zone.split("://", 1)[1]
+    return zone if zone.endswith(".") else zone + "."
+
+
+def cidr_reverse_zones(cidr: str) -> list[str]:
+    """The reverse zones of a CIDR, split on label boundaries (CoreDNS ``plugin/pkg/cidr``).
+
+    10.0.0.0/8 -> 10.in-addr.arpa.; 10.0.0.0/17 -> the 128 /24 zones it spans.
+    """
+    network = ipaddress.ip_network(cidr, strict=False)
+    step = 8 if network.version == 4 else 4
+    prefix = -(-network.prefixlen // step) * step
+    zones = []
+    for subnet in network.subnets(new_prefix=prefix):
+        labels = subnet.network_address.reverse_pointer.split(".")
+        keep = prefix // step
+        # reverse_pointer lists every label; keep the network's plus in-addr.arpa/ip6.arpa
+        zones.append(".".join(labels[len(labels) - 2 - keep :]) + ".")
+    return zones
+
+
+def _arg_error(option: DirectiveLike) -> ConfigError:
+    return _error(option, f"wrong argument count or unexpected line ending after '{option.name}'")
+
+
+def _error(where: DirectiveLike, message: str) -> ConfigError:
+    return ConfigError(message, file=where.file, line=where.line, plugin=PLUGIN)

@@ -1,0 +1,56 @@
+"""The one ordered list of directives, as CoreDNS's ``plugin.cfg``.
+
+A plugin's place in the chain comes from this list, never from where its
+directive stands in the Corefile.  Each name is a folder
+``clusterdns/plugins/<name>/`` whose ``setup.py`` exposes ``setup``.
+CoreDNS's own order is kept for the directives we implement, so a Corefile
+behaves the same under both servers.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from clusterdns.plugins.plugin import Setup
+
+ORDER: tuple[str, ...] = (
+    "reload",
+    "bind",
+    "ready",
+    "health",
+    "prometheus",
+    "errors",
+    "log",
+    "dnstap",
+    "loadbalance",
+    "cache",
+    "autopath",
+    "hosts",
+    "kubernetes",
+    "loop",
+    "forward",
+    "whoami",
+)
+
+# Directives a Corefile may use only once per server block (all of ours).
+SINGLETON = frozenset(ORDER)
+
+
+def known(name: str) -> bool:
+    return name in ORDER
+
+
+def setup_function(name: str) -> Setup | None:
+    """The ``setup`` of directive ``name``, or None when that plugin is not built here."""
+    try:
+        module = importlib.import_module(f"clusterdns.plugins.{name}.setup")
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith(f"clusterdns.plugins.{name}"):
+            return None
+        raise
+    setup: Setup = module.setup
+    return setup
+
+
+def position(name: str) -> int:
+    return ORDER.index(name)

@@ -1,0 +1,159 @@
+"""From query bytes to reply bytes for one listening address.
+
+``Dispatcher`` owns what every listener on one address:port shares: the zone
+routing table (longest matching zone picks the server block), the memo of
+replies, and the counting.  Listeners call ``lookup_memo`` first (the fast
+path: a known query is answered by a dict lookup and an ID patch) and
+``resolve`` otherwise (the chain).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from clusterdns.dns.reply import error_reply
+from clusterdns.dns.wire import BADVERS, REFUSED, SERVFAIL, WireError, parse_query
+from clusterdns.plugins.plugin import Handler, Plugin, Reply, Request
+from clusterdns.server.stats import CellKey, Stats, rcode_label, type_label
+
+log = logging.getLogger("clusterdns.server")
+
+MEMO_CAPACITY = 100_000
+
+
+@dataclass
+class Block:
+    """One server block's runtime: its zone, the chain head and its plugins."""
+
+    zone: str
+    handler: Handler
+    plugins: tuple[Plugin, ...]
+    memo_safe: bool
+
+
+class Memo:
+    """Reply bytes (minus the ID) by query bytes (minus the ID), for one transport.
+
+    A reply may be reused for identical query bytes as long as every plugin it
+    passed through is deterministic: the question case, the EDNS size and the
+    flags are all part of the key, so the stored bytes are exactly what the
+    chain would produce again.  Entries carry an expiry for cached data whose
+    TTLs count down; authoritative entries last until ``clear``.
+    """
+
+    __slots__ = ("entries", "capacity")
+
+    def __init__(self, capacity: int = MEMO_CAPACITY) -> None:
+        self.entries: dict[bytes, tuple[bytes, list[float], float, CellKey]] = {}
+        self.capacity = capacity
+
+    def put(self, key: bytes, tail: bytes, cell: list[float], until: float, labels: CellKey) -> None:
+        if len(self.entries) >= self.capacity:
+            self.entries.clear()  # cheaper than LRU bookkeeping on every hit
+        self.entries[key] = (tail, cell, until, labels)
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+
+class Dispatcher:
+    """Routing, memo and stats for one address:port (UDP and TCP share it)."""
+
+    def __init__(self, server_label: str, stats: Stats) -> None:
+        self.server = server_label
+        self.stats = stats
+        self.blocks: dict[str, Block] = {}
+        self.udp_memo = Memo()
+        self.tcp_memo = Memo()
+
+    def set_blocks(self, blocks: Iterable[Block]) -> None:
+        """Swap in a new routing table (start and reload); old memo entries go."""
+        self.blocks = {block.zone: block for block in blocks}
+        self.invalidate()
+
+    def invalidate(self) -> None:
+        self.udp_memo.clear()
+        self.tcp_memo.clear()
+
+    def route(self, name: str) -> Block | None:
+        """The block of the longest zone that contains ``name``."""
+        blocks = self.blocks
+        while True:
+            block = blocks.get(name)
+            if block is not None:
+                return block
+            if name == ".":
+                return None
+            name = name.split(".", 1)[1] or "."
+
+    async def resolve(
+        self, data: bytes, client: tuple[str, int], transport: str, received: float
+    ) -> bytes | None:
+        """Answer one query that missed the memo; None means drop it."""
+        try:
+            query = parse_query(data)
+        except WireError as exc:
+            if exc.rcode is None:
+                self.stats.drop(self.server, exc.reason)
+                return None
+            wire = error_reply(exc.query, data, exc.rcode)
+            self._count(exc.query, "", transport, client, exc.rcode, "", data, wire, received)
+            return wire
+        if query.edns and query.edns_version > 0:
+            wire = error_reply(query, data, BADVERS)  # RFC 6891 6.1.3
+            self._count(query, "", transport, client, BADVERS, "", data, wire, received)
+            return wire
+        block = self.route(query.name)
+        if block is None:
+            wire = error_reply(query, data, REFUSED)
+            self._count(query, "", transport, client, REFUSED, "", data, wire, received)
+            return wire
+        request = Request(query, transport, client, self.server, block.zone, received)
+        try:
+            reply = await block.handler(request)
+        except Exception:
+            log.exception("plugin raised while serving %s %s", query.name, type_label(query.qtype))
+            self.stats.panics += 1
+            reply = Reply.unanswered(SERVFAIL)
+        wire = reply.wire
+        if wire is None:
+            wire = error_reply(query, data, reply.rcode)
+        labels = self._count(
+            query, block.zone, transport, client, reply.rcode, reply.plugin, data, wire, received
+        )
+        if reply.memo_until > received and block.memo_safe and reply.wire is not None:
+            memo = self.udp_memo if transport == "udp" else self.tcp_memo
+            memo.put(data[2:], wire[2:], self.stats.cell(labels), reply.memo_until, labels)
+        return wire
+
+    def _count(
+        self,
+        query: object,
+        zone: str,
+        transport: str,
+        client: tuple[str, int],
+        rcode: int,
+        plugin: str,
+        data: bytes,
+        wire: bytes,
+        received: float,
+    ) -> CellKey:
+        qtype = getattr(query, "qtype", 0)
+        labels = CellKey(
+            self.server,
+            zone or "dropped",
+            transport,
+            "2" if ":" in client[0] else "1",
+            type_label(qtype),
+            bool(getattr(query, "do", False)),
+            rcode_label(rcode),
+            plugin,
+            len(data),
+            len(wire),
+            0,
+        )
+        self.stats.observe(labels, time.perf_counter() - received)
+        return labels
