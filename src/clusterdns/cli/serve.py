@@ -24,9 +24,17 @@ SIGTERM stops it (after the health plugin's lameduck); SIGUSR1 reloads the Coref
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-conf", "--conf", metavar="FILE", help="Corefile to load (default: the embedded sample)")
     parser.add_argument(
-        "-dns.port", "--dns.port", "-p", dest="port", type=int, default=None, metavar="N",
+        "-conf", "--conf", metavar="FILE", help="Corefile to load (default: the embedded sample)"
+    )
+    parser.add_argument(
+        "-dns.port",
+        "--dns.port",
+        "-p",
+        dest="port",
+        type=int,
+        default=None,
+        metavar="N",
         help="default port for server blocks that name none (53 with -conf, 1053 without)",
     )
     parser.add_argument("-quiet", "--quiet", action="store_true", help="do not print the banner")

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 
 import dns.message
 import dns.name
+import dns.rdataclass
+import dns.rdatatype
 import dns.rrset
 
 from clusterdns.dns.wire import (
@@ -100,7 +102,9 @@ def error_reply(query: Query | None, data: bytes, rcode: int) -> bytes:
     """
     if query is None or not query.question_end > 12:
         qid, flags = struct.unpack_from(">HH", data)
-        header = _HEADER.pack(qid, QR | (flags & (OPCODE_MASK | RD | CD)) | (rcode & 0xF), 0, 0, 0, 0)
+        header = _HEADER.pack(
+            qid, QR | (flags & (OPCODE_MASK | RD | CD)) | (rcode & 0xF), 0, 0, 0, 0
+        )
         return header
     edns = query.edns or rcode == BADVERS
     header = _HEADER.pack(query.id, reply_flags(query, rcode & 0xF), 1, 0, 0, 1 if edns else 0)
@@ -111,12 +115,7 @@ def error_reply(query: Query | None, data: bytes, rcode: int) -> bytes:
 def patch_reply(wire: bytes, query: Query) -> bytes:
     """Put the query's ID and its question bytes (case as sent) into a stored reply."""
     qlen = query.question_end - 12
-    return (
-        query.data[:2]
-        + wire[2:12]
-        + query.data[12 : query.question_end]
-        + wire[12 + qlen :]
-    )
+    return query.data[:2] + wire[2:12] + query.data[12 : query.question_end] + wire[12 + qlen :]
 
 
 def compile_answer(
@@ -130,12 +129,15 @@ def compile_answer(
 ) -> Answer:
     """Render sections with dnspython, compressed against a question ``name``/``qtype`` at offset 12."""
     message = dns.message.Message(id=0)
-    message.question.append(dns.rrset.RRset(dns.name.from_text(name), 1, qtype))
+    owner = dns.name.from_text(name)
+    message.question.append(
+        dns.rrset.RRset(owner, dns.rdataclass.IN, dns.rdatatype.RdataType.make(qtype))
+    )
     message.answer.extend(answer)
     message.authority.extend(authority)
     message.additional.extend(additional)
     wire = message.to_wire(max_size=65535)
-    question_end = 12 + len(dns.name.from_text(name).to_wire()) + 4
+    question_end = 12 + len(owner.to_wire() or b"") + 4
     return Answer(
         rcode,
         len(_records(message.answer)),

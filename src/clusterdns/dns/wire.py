@@ -202,7 +202,7 @@ def parse_header(data: bytes) -> tuple[int, int, int, int, int, int]:
     """id, flags, qdcount, ancount, nscount, arcount; WireError(drop) when short."""
     if len(data) < 12:
         raise WireError("short header", None)
-    return _HEADER.unpack_from(data)  # type: ignore[return-value]
+    return _HEADER.unpack_from(data)
 
 
 def parse_query(data: bytes) -> Query:

@@ -151,9 +151,15 @@ class RecordTable:
         for code, ttl, text in rows:
             rrset = by_type.get(code)
             if rrset is None:
-                rrset = by_type[code] = dns.rrset.from_text(owner, ttl, "IN", code, text)
+                rrset = by_type[code] = dns.rrset.from_text(
+                    owner, ttl, "IN", dns.rdatatype.RdataType.make(code), text
+                )
             else:
-                rrset.add(dns.rrset.from_text(owner, ttl, "IN", code, text)[0])
+                rrset.add(
+                    dns.rrset.from_text(owner, ttl, "IN", dns.rdatatype.RdataType.make(code), text)[
+                        0
+                    ]
+                )
                 rrset.update_ttl(min(rrset.ttl, ttl))
         return list(by_type.values())
 
@@ -197,9 +203,7 @@ class RecordTable:
         """Addresses of SRV targets and NS hosts we hold (RFC 2782, RFC 1034 4.3.2 step 6)."""
         targets: list[str] = []
         for rrset in answer:
-            if rrset.rdtype == TYPE_SRV:
-                targets.extend(rd.target.to_text().lower() for rd in rrset)
-            elif rrset.rdtype == TYPE_NS:
+            if rrset.rdtype == TYPE_SRV or rrset.rdtype == TYPE_NS:
                 targets.extend(rd.target.to_text().lower() for rd in rrset)
         additional: list[dns.rrset.RRset] = []
         for target in dict.fromkeys(targets):

@@ -23,6 +23,8 @@ def fail(directive: Directive, message: str, plugin: str | None = None) -> NoRet
 
 def parse_duration(text: str, directive: Directive, plugin: str | None = None) -> float:
     """A Go duration (``5s``, ``1m30s``, ``250ms``) in seconds."""
+    if text == "0":  # Go's ParseDuration accepts a bare zero
+        return 0.0
     position = 0
     total = 0.0
     for match in _DURATION.finditer(text):
@@ -47,7 +49,9 @@ def parse_int(text: str, directive: Directive, low: int, high: int, what: str) -
 
 def no_block(directive: Directive) -> None:
     if directive.block:
-        fail(directive, f"unexpected block: '{directive.block[0].name}' (this plugin has no options)")
+        fail(
+            directive, f"unexpected block: '{directive.block[0].name}' (this plugin has no options)"
+        )
 
 
 def max_args(directive: Directive, count: int) -> None:

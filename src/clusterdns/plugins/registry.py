@@ -32,8 +32,9 @@ ORDER: tuple[str, ...] = (
     "whoami",
 )
 
-# Directives a Corefile may use only once per server block (all of ours).
-SINGLETON = frozenset(ORDER)
+# Directives a Corefile may use only once per server block: all but forward, whose
+# stanzas chain (CoreDNS: `next RCODE` hands a query to the following forward).
+SINGLETON = frozenset(ORDER) - {"forward"}
 
 
 def known(name: str) -> bool:

@@ -50,7 +50,9 @@ class Memo:
         self.entries: dict[bytes, tuple[bytes, list[float], float, CellKey]] = {}
         self.capacity = capacity
 
-    def put(self, key: bytes, tail: bytes, cell: list[float], until: float, labels: CellKey) -> None:
+    def put(
+        self, key: bytes, tail: bytes, cell: list[float], until: float, labels: CellKey
+    ) -> None:
         if len(self.entries) >= self.capacity:
             self.entries.clear()  # cheaper than LRU bookkeeping on every hit
         self.entries[key] = (tail, cell, until, labels)
@@ -118,9 +120,7 @@ class Dispatcher:
             log.exception("plugin raised while serving %s %s", query.name, type_label(query.qtype))
             self.stats.panics += 1
             reply = Reply.unanswered(SERVFAIL)
-        wire = reply.wire
-        if wire is None:
-            wire = error_reply(query, data, reply.rcode)
+        wire = reply.wire if reply.wire is not None else error_reply(query, data, reply.rcode)
         labels = self._count(
             query, block.zone, transport, client, reply.rcode, reply.plugin, data, wire, received
         )

@@ -34,7 +34,7 @@ class UDPListener(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         start = perf_counter()
         entry = self.dispatcher.udp_memo.entries.get(data[2:])
         if entry is not None and start < entry[2]:

@@ -80,7 +80,9 @@ def _link(plugin: Plugin, next_handler: Handler) -> Handler:
 class Server:
     """All listeners of one process, built from one Corefile."""
 
-    def __init__(self, text: str, filename: str = "Corefile", *, default_port: int = DEFAULT_PORT) -> None:
+    def __init__(
+        self, text: str, filename: str = "Corefile", *, default_port: int = DEFAULT_PORT
+    ) -> None:
         self.filename = filename
         self.text = text
         self.default_port = default_port
@@ -116,9 +118,11 @@ class Server:
         for directive in block.directives:
             if not registry.known(directive.name):
                 raise ConfigError(
-                    f"unknown directive '{directive.name}'", file=directive.file, line=directive.line
+                    f"unknown directive '{directive.name}'",
+                    file=directive.file,
+                    line=directive.line,
                 )
-            if directive.name in seen:
+            if directive.name in seen and directive.name in registry.SINGLETON:
                 raise ConfigError(
                     f"directive '{directive.name}' given twice (first on line {seen[directive.name]})",
                     file=directive.file,
@@ -187,7 +191,8 @@ class Server:
             for host in block.hosts:
                 entries = wanted.setdefault((host, block.port), [])
                 entries.extend(
-                    Block(zone, block.handler, block.plugins, block.memo_safe) for zone in block.zones
+                    Block(zone, block.handler, block.plugins, block.memo_safe)
+                    for zone in block.zones
                 )
         for (host, port), blocks in wanted.items():
             listener = self.listeners.get((host, port))
@@ -218,18 +223,19 @@ class Server:
         dispatcher = Dispatcher(f"dns://:{port}", self.stats)
         listener = Listener(host, port, dispatcher)
         udp_sock = _udp_socket(host, port)
-        listener.port = port = udp_sock.getsockname()[1]
-        dispatcher.server = f"dns://:{port}"
+        # Port 0 (tests): TCP takes the port the kernel gave UDP.
+        listener.port = bound = udp_sock.getsockname()[1]
+        dispatcher.server = f"dns://:{bound}"
         listener.udp, _ = await loop.create_datagram_endpoint(
             lambda: UDPListener(dispatcher), sock=udp_sock
         )
         tcp_server = TCPServer(dispatcher)
         listener.tcp_server = tcp_server
         listener.tcp = await loop.create_server(
-            tcp_server.protocol, sock=_tcp_socket(host, port), backlog=1024
+            tcp_server.protocol, sock=_tcp_socket(host, bound), backlog=1024
         )
         self.listeners[(host, port)] = listener
-        log.debug("listening on %s:%d udp+tcp", host or "*", port)
+        log.debug("listening on %s:%d udp+tcp", host or "*", bound)
         return listener
 
     async def _close_listener(self, listener: Listener) -> None:
@@ -269,7 +275,7 @@ class Server:
     async def stop(self) -> None:
         """Lame duck first (health keeps answering unhealthy), then close everything."""
         lameducks = [p for b in self.blocks for p in b.plugins if hasattr(p, "lameduck")]
-        await asyncio.gather(*(p.lameduck() for p in lameducks))  # type: ignore[attr-defined]
+        await asyncio.gather(*(p.lameduck() for p in lameducks))
         for listener in list(self.listeners.values()):
             await self._close_listener(listener)
         self.listeners.clear()

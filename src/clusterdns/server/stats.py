@@ -32,11 +32,12 @@ SIZE_BUCKETS: tuple[float, ...] = (
 )  # fmt: skip
 FAST = DURATION_BUCKETS[0]
 
-# CoreDNS labels a query type by name only for these; everything else is "other".
+# CoreDNS labels a query type by name only for these (plugin/metrics/vars/monitor.go
+# monitorType); everything else is "other".
 KNOWN_TYPES = {
-    1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 13: "HINFO", 15: "MX", 16: "TXT",
-    28: "AAAA", 33: "SRV", 35: "NAPTR", 43: "DS", 46: "RRSIG", 47: "NSEC", 48: "DNSKEY",
-    50: "NSEC3", 52: "TLSA", 64: "SVCB", 65: "HTTPS", 251: "IXFR", 252: "AXFR", 255: "ANY",
+    1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA",
+    33: "SRV", 43: "DS", 46: "RRSIG", 47: "NSEC", 48: "DNSKEY", 50: "NSEC3", 64: "SVCB",
+    65: "HTTPS", 251: "IXFR", 252: "AXFR", 255: "ANY",
 }  # fmt: skip
 RCODES = {
     0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED",
@@ -121,7 +122,7 @@ class Collector:
         do = CounterMetricFamily(
             "coredns_dns_do_requests",
             "Counter of DNS requests with DO bit set per zone.",
-            labels=["server", "view", "zone"],
+            labels=["server", "zone", "view"],
         )
         by_request: dict[tuple[str, ...], float] = {}
         by_do: dict[tuple[str, ...], float] = {}
@@ -129,7 +130,7 @@ class Collector:
             label = (k.server, k.zone, "", k.proto, k.family, k.qtype)
             by_request[label] = by_request.get(label, 0) + count
             if k.do:
-                do_label = (k.server, "", k.zone)
+                do_label = (k.server, k.zone, "")
                 by_do[do_label] = by_do.get(do_label, 0) + count
         for labels, value in by_request.items():
             requests.add_metric(list(labels), value)
@@ -156,11 +157,11 @@ class Collector:
         family = HistogramMetricFamily(
             "coredns_dns_request_duration_seconds",
             "Histogram of the time (in seconds) each request took per zone.",
-            labels=["server", "zone", "view", "type"],
+            labels=["server", "zone", "view"],
         )
         groups: dict[tuple[str, ...], list[float]] = {}
         for k, (count, seconds) in cells:
-            label = (k.server, k.zone, "", k.qtype)
+            label = (k.server, k.zone, "")
             row = groups.setdefault(label, [0.0] * (len(DURATION_BUCKETS) + 2))
             row[k.bucket] += count
             row[-1] += seconds
@@ -171,7 +172,7 @@ class Collector:
     def _sizes(self, cells: list[tuple[CellKey, list[float]]], which: str) -> Iterator[Metric]:
         family = HistogramMetricFamily(
             f"coredns_dns_{which}_size_bytes",
-            f"Size of the {'EDNS0 UDP buffer in bytes (64K for TCP)' if which == 'request' else 'returned response in bytes'}.",
+            f"Size of the {'EDNS0 UDP buffer in bytes (64K for TCP) per zone and protocol' if which == 'request' else 'returned response in bytes'}.",
             labels=["server", "zone", "view", "proto"],
         )
         groups: dict[tuple[str, ...], list[float]] = {}

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
 
 from clusterdns.corefile.model import Directive
 from clusterdns.plugins.args import fail
 from clusterdns.plugins.plugin import Plugin, SetupContext
 
 
-@dataclass(frozen=True, slots=True)
 class Bind(Plugin):
-    hosts: tuple[str, ...]
-    name = "bind"  # type: ignore[misc]
-    handles_queries = False  # type: ignore[misc]
+    """Config only: the server reads ``hosts`` when it places the block's listeners."""
+
+    name = "bind"
+    handles_queries = False
+
+    def __init__(self, hosts: tuple[str, ...]) -> None:
+        self.hosts = hosts
 
 
 def parse(directive: Directive) -> tuple[str, ...]:

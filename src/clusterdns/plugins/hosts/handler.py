@@ -45,7 +45,9 @@ class Hosts(Plugin):
                 log.warning("plugin/hosts: cannot read %s: %s", self.config.path, exc.strerror)
         entries = list(self.config.inline) + parse_hosts(text)
         table = RecordTable(self.config.zones + REVERSE_ZONES)
-        for owner, rows in records(entries, self.config.zones, self.config.ttl, self.config.reverse).items():
+        for owner, rows in records(
+            entries, self.config.zones, self.config.ttl, self.config.reverse
+        ).items():
             table.replace(owner, rows)
         self.table = table
         self.invalidate()
@@ -75,9 +77,7 @@ class Hosts(Plugin):
     async def serve(self, request: Request, next: Handler) -> Reply:
         query = request.query
         result = self.table.lookup(query.name, query.qtype)
-        if result is None or (
-            query.qtype == TYPE_PTR and result.status == MISSING
-        ):
+        if result is None or (query.qtype == TYPE_PTR and result.status == MISSING):
             return await next(request)
         if result.status == MISSING:
             if self._falls_through(query.name):

@@ -1,0 +1,114 @@
+"""`clusterdns serve` as a process: flags, refusal of bad files, SIGUSR1 reload, SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dns.message
+import dns.query
+import pytest
+
+CLI = [sys.executable, "-m", "clusterdns"]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def ask(port: int, name: str) -> dns.message.Message | None:
+    try:
+        return dns.query.udp(dns.message.make_query(name, "A"), "127.0.0.1", port=port, timeout=0.5)
+    except dns.exception.Timeout:
+        return None
+
+
+def wait_for(predicate, what: str, seconds: float = 15):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def corefile(port: int, address: str) -> str:
+    return (
+        f".:{port} {{\n    bind 127.0.0.1\n    hosts {{\n        {address} web.test\n    }}\n}}\n"
+    )
+
+
+def test_bad_corefile_is_refused_before_binding(tmp_path: Path):
+    port = free_port()
+    conf = tmp_path / "Corefile"
+    conf.write_text(f".:{port} {{\n    bind 127.0.0.1\n    hosts\n    nosuchplugin\n}}\n")
+    result = subprocess.run(
+        [*CLI, "serve", "-conf", str(conf)], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 1
+    assert f"{conf}:4: unknown directive 'nosuchplugin'" in result.stderr
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", port))  # nothing was bound there
+
+
+def test_unclosed_block_names_the_line(tmp_path: Path):
+    conf = tmp_path / "Corefile"
+    conf.write_text(".:1053 {\n    bind 127.0.0.1\n")
+    result = subprocess.run(
+        [*CLI, "serve", "--conf", str(conf)], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 1 and f"{conf}:" in result.stderr
+
+
+@pytest.fixture
+def served(tmp_path: Path):
+    port = free_port()
+    conf = tmp_path / "Corefile"
+    conf.write_text(corefile(port, "10.0.0.1"))
+    process = subprocess.Popen(
+        [*CLI, "serve", "-conf", str(conf)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for(lambda: ask(port, "web.test"), "the server to answer")
+        yield process, port, conf
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+
+def test_sigusr1_reloads_and_a_bad_file_keeps_the_old_config(served):
+    process, port, conf = served
+    conf.write_text(corefile(port, "10.0.0.2"))
+    os.kill(process.pid, signal.SIGUSR1)
+    wait_for(
+        lambda: (r := ask(port, "web.test")) and r.answer[0][0].to_text() == "10.0.0.2", "reload"
+    )
+    conf.write_text(f".:{port} {{\n    bogus\n}}\n")
+    os.kill(process.pid, signal.SIGUSR1)
+    time.sleep(0.5)
+    reply = ask(port, "web.test")
+    assert reply is not None and reply.answer[0][0].to_text() == "10.0.0.2"
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=15)
+    assert process.returncode == 0
+    assert "unknown directive 'bogus'" in output
+
+
+def test_sigterm_stops_cleanly(served):
+    process, port, _ = served
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=15)
+    assert process.returncode == 0
+    assert f".:{port}" in output and "clusterdns-" in output
