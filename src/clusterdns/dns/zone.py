@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import dns.rdatatype
 import dns.rrset
@@ -34,6 +35,15 @@ from clusterdns.dns.wire import (
 FOUND, NODATA, MISSING = "found", "nodata", "nxdomain"
 MAX_CNAME_CHAIN = 8
 MAX_COMPILED = 200_000  # bounds memory when clients ask random types of existing names
+
+
+class RecordLike(Protocol):
+    @property
+    def rdtype(self) -> str: ...
+    @property
+    def ttl(self) -> int: ...
+    @property
+    def rdata(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,21 +97,29 @@ class RecordTable:
 
     # -- changing the data -------------------------------------------------
 
-    def replace(self, owner: str, records: Iterable[Record]) -> None:
-        """Set the records of ``owner`` (none removes it); forget answers built from it."""
-        rows = tuple(sorted({(_type_code(r.rdtype), r.ttl, r.rdata) for r in records}))
+    def replace(self, owner: str, records: Iterable[RecordLike] | None) -> None:
+        """Set the records of ``owner``; forget the answers built from it.
+
+        ``None`` removes the name; an empty list keeps it as a name that exists
+        with no data (NODATA for every type, RFC 8020).
+        """
+        rows = (
+            None
+            if records is None
+            else tuple(sorted({(_type_code(r.rdtype), r.ttl, r.rdata) for r in records}))
+        )
         old = self._records.get(owner)
-        if old == rows:
+        if old == rows and (rows is not None or owner not in self._records):
             return
         apex = zone_of(owner, self.zones)
         if apex is None:
             raise ValueError(f"{owner} is outside the zones {', '.join(self.zones)}")
-        if old is None and rows:
+        if old is None and rows is not None and owner not in self._records:
             self._descendants.update(ancestors(owner, apex))
-        elif old is not None and not rows:
+        elif owner in self._records and rows is None:
             self._descendants.subtract(ancestors(owner, apex))
             self._descendants += Counter()  # drop the zero counts
-        if rows:
+        if rows is not None:
             self._records[owner] = rows
         else:
             self._records.pop(owner, None)
@@ -110,12 +128,15 @@ class RecordTable:
         self._forget(owner)
         self.generation += 1
 
-    def replace_many(self, changes: dict[str, list[Record]]) -> None:
+    def replace_many(self, changes: Mapping[str, Iterable[RecordLike] | None]) -> None:
         for owner, records in changes.items():
             self.replace(owner, records)
 
     def owners(self) -> list[str]:
         return list(self._records)
+
+    def records(self, owner: str) -> tuple[tuple[int, int, str], ...] | None:
+        return self._records.get(owner)
 
     def _forget(self, owner: str) -> None:
         self._compiled.pop(owner, None)
@@ -211,6 +232,11 @@ class RecordTable:
             additional.extend(self._rrsets(target, TYPE_A))
             additional.extend(self._rrsets(target, TYPE_AAAA))
         return additional
+
+    def negative(self, name: str, rcode: int) -> Answer | None:
+        """The NXDOMAIN or NODATA answer for a name in one of our zones (None outside them)."""
+        apex = zone_of(name, self.zones)
+        return None if apex is None else self._negative_answer(apex, rcode)
 
     def _negative_answer(self, apex: str, rcode: int) -> Answer:
         """SOA in the authority section (RFC 2308 3), written without compression.

@@ -37,7 +37,10 @@ def configure_logging(verbose: bool = False) -> None:
 
 
 def default_corefile() -> str:
-    return resources.files("clusterdns.server").joinpath("default.Corefile").read_text()
+    """The embedded Corefile, pointed at the sample cluster inside the package."""
+    text = resources.files("clusterdns.server").joinpath("default.Corefile").read_text()
+    sample = resources.files("clusterdns.cluster").joinpath("sample/cluster.yaml")
+    return text.replace("{$CLUSTERDNS_SAMPLE_CLUSTER}", str(sample))
 
 
 def install_event_loop() -> None:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from clusterdns.corefile import ServerBlock, parse, parse_server_key
+from clusterdns.corefile.files import glob_files, read_text
 from clusterdns.dns.wire import SERVFAIL
 from clusterdns.errors import ConfigError
 from clusterdns.plugins import registry
@@ -98,7 +100,14 @@ class Server:
 
     def plan(self, text: str) -> list[PlannedBlock]:
         """Parse ``text`` and set up every plugin; raise ConfigError naming file and line."""
-        blocks = parse(text, self.filename)
+        blocks = parse(
+            text,
+            self.filename,
+            env=os.environ,
+            read_file=read_text,
+            glob=glob_files,
+            warn=lambda message: log.warning("%s", message),
+        )
         if not blocks:
             raise ConfigError("no server blocks", file=self.filename, line=1)
         planned = [self._plan_block(block) for block in blocks]

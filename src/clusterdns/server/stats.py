@@ -39,9 +39,13 @@ KNOWN_TYPES = {
     33: "SRV", 43: "DS", 46: "RRSIG", 47: "NSEC", 48: "DNSKEY", 50: "NSEC3", 64: "SVCB",
     65: "HTTPS", 251: "IXFR", 252: "AXFR", 255: "ANY",
 }  # fmt: skip
+# CoreDNS's rcode.ToString: miekg/dns RcodeToString (16 reads BADSIG there, which BADVERS
+# shares), "RCODE<n>" for the rest.
 RCODES = {
     0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED",
-    6: "YXDOMAIN", 7: "YXRRSET", 8: "NXRRSET", 9: "NOTAUTH", 10: "NOTZONE", 16: "BADVERS",
+    6: "YXDOMAIN", 7: "YXRRSET", 8: "NXRRSET", 9: "NOTAUTH", 10: "NOTZONE", 11: "DSOTYPENI",
+    16: "BADSIG", 17: "BADKEY", 18: "BADTIME", 19: "BADMODE", 20: "BADNAME", 21: "BADALG",
+    22: "BADTRUNC", 23: "BADCOOKIE",
 }  # fmt: skip
 
 
@@ -64,7 +68,7 @@ def type_label(qtype: int) -> str:
 
 
 def rcode_label(rcode: int) -> str:
-    return RCODES.get(rcode, str(rcode))
+    return RCODES.get(rcode) or f"RCODE{rcode}"
 
 
 def duration_bucket(seconds: float) -> int:

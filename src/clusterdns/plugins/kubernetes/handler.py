@@ -1,0 +1,166 @@
+"""The kubernetes handler: cluster state -> records -> compiled answers, served per query.
+
+State arrives from a source (manifests on disk, watched).  Each new state is
+turned into a ``RecordSet`` off the event loop and compared with the previous
+one; only owners whose records changed are replaced in the ``RecordTable``, so
+only their compiled answers are rebuilt.  Queries never wait on a rebuild:
+they see the old table until the swap of the changed owners, which is done
+on the loop between two queries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+
+import dns.rdatatype
+import dns.rrset
+
+from clusterdns.cluster.manifests import ManifestWatcher, Problem
+from clusterdns.cluster.model import ClusterState
+from clusterdns.dns.reply import Answer, compile_answer, render
+from clusterdns.dns.wire import NOERROR
+from clusterdns.dns.zone import MISSING, RecordTable
+from clusterdns.plugins.kubernetes.options import KubernetesOptions
+from clusterdns.plugins.kubernetes.records import (
+    Record,
+    RecordSet,
+    apex_records,
+    build_records,
+    pod_record,
+)
+from clusterdns.plugins.plugin import FOREVER, Handler, Invalidate, Plugin, Reply, Request
+
+log = logging.getLogger("clusterdns.plugins.kubernetes")
+
+Changes = dict[str, list[Record] | None]
+
+
+def all_records(state: ClusterState, opts: KubernetesOptions, serial: int) -> RecordSet:
+    """Every owner of every zone: the services, the reverse names and the apex records."""
+    records = build_records(state, opts)
+    for zone in opts.zones:
+        for owner, rows in apex_records(zone, opts, state, serial=serial).items():
+            records.setdefault(owner, []).extend(rows)
+    return records
+
+
+def changed_owners(old: Mapping[str, list[Record]], new: Mapping[str, list[Record]]) -> Changes:
+    """Owners whose records differ between two record sets (None: the owner is gone)."""
+    changes: Changes = {o: rows for o, rows in new.items() if old.get(o) != rows}
+    changes.update({o: None for o in old if o not in new})
+    return changes
+
+
+class Kubernetes(Plugin):
+    name = "kubernetes"
+
+    def __init__(self, opts: KubernetesOptions, invalidate: Invalidate) -> None:
+        self.opts = opts
+        self.invalidate = invalidate
+        self.table = RecordTable(opts.zones)
+        self.state: ClusterState | None = None
+        self.records: RecordSet = {}
+        self.watcher = (
+            ManifestWatcher(opts.manifests, self._ignore, interval=opts.poll_interval)
+            if opts.manifests
+            else None
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    @staticmethod
+    def _ignore(state: ClusterState, problems: list[Problem]) -> None:
+        """The watcher's callback is unused: ``_follow`` takes each state itself."""
+
+    # -- state ---------------------------------------------------------------
+
+    def build(self, state: ClusterState) -> tuple[RecordSet, Changes]:
+        """Off the loop: the new record set and what changed against the one being served."""
+        records = all_records(state, self.opts, serial=int(time.time()))
+        return records, changed_owners(self.records, records)
+
+    def apply(self, state: ClusterState, records: RecordSet, changes: Changes) -> None:
+        """On the loop: swap in the changed owners, then drop the server's memoized replies."""
+        self.table.replace_many(changes)
+        self.records = records
+        self.state = state
+        self.invalidate()
+        log.debug("applied %d changed names", len(changes))
+
+    def load(self, state: ClusterState) -> None:
+        """Apply a state synchronously (start-up, tests and benchmarks)."""
+        records, changes = self.build(state)
+        self.apply(state, records, changes)
+
+    async def start(self) -> None:
+        if self.watcher is None:
+            return
+        await self._poll_once()
+        self._task = asyncio.ensure_future(self._follow())
+
+    async def _poll_once(self) -> None:
+        assert self.watcher is not None
+        watcher = self.watcher
+        found = await asyncio.to_thread(watcher._check)
+        if found is None:
+            return
+        state, problems = found
+        for problem in problems:
+            log.warning("plugin/kubernetes: %s", problem)
+        watcher.state, watcher.problems = state, problems
+        records, changes = await asyncio.to_thread(self.build, state)
+        self.apply(state, records, changes)
+
+    async def _follow(self) -> None:
+        assert self.watcher is not None
+        while True:
+            await asyncio.sleep(self.watcher.interval)
+            try:
+                await self._poll_once()
+            except Exception:  # a bug while reading must not end the watch
+                log.exception("plugin/kubernetes: reading %s failed", self.opts.manifests)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def ready(self) -> bool:
+        return self.state is not None
+
+    # -- queries -------------------------------------------------------------
+
+    async def serve(self, request: Request, next: Handler) -> Reply:
+        query = request.query
+        result = self.table.lookup(query.name, query.qtype)
+        if result is None:
+            return await next(request)
+        answer = result.answer
+        if result.status == MISSING:
+            pod = self._pod_answer(query.name, query.qtype)
+            if pod is not None:
+                answer = pod
+            elif self.opts.falls_through(query.name):
+                return await next(request)
+        return Reply(render(query, answer, request.udp), answer.rcode, self.name, FOREVER)
+
+    def _pod_answer(self, name: str, qtype: int) -> Answer | None:
+        """``1-2-3-4.<ns>.pod.<zone>``: made per query, as there is one for every address."""
+        if self.state is None:
+            return None
+        records = pod_record(name, self.state, self.opts)
+        if records is None:
+            return None
+        rrsets = [
+            dns.rrset.from_text(name, r.ttl, "IN", r.rdtype, r.rdata)
+            for r in records
+            if dns.rdatatype.from_text(r.rdtype) == qtype
+        ]
+        if rrsets:
+            return compile_answer(name, qtype, NOERROR, rrsets)
+        return self.table.negative(name, NOERROR)
+
