@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import dns.rdatatype
 import dns.rrset
@@ -39,11 +39,17 @@ log = logging.getLogger("clusterdns.plugins.kubernetes")
 Changes = dict[str, list[Record] | None]
 
 
-def all_records(state: ClusterState, opts: KubernetesOptions, serial: int) -> RecordSet:
-    """Every owner of every zone: the services, the reverse names and the apex records."""
+def all_records(
+    state: ClusterState, opts: KubernetesOptions, serial: int, local_ips: Sequence[str] = ()
+) -> RecordSet:
+    """Every owner of every zone: the services, the reverse names and the apex records.
+
+    ``local_ips`` are the addresses the server is bound to: as in CoreDNS, the
+    zone's NS is the service those addresses are endpoints of, or ``ns.dns.<zone>``.
+    """
     records = build_records(state, opts)
     for zone in opts.zones:
-        for owner, rows in apex_records(zone, opts, state, serial=serial).items():
+        for owner, rows in apex_records(zone, opts, state, local_ips, serial).items():
             records.setdefault(owner, []).extend(rows)
     return records
 
@@ -58,8 +64,11 @@ def changed_owners(old: Mapping[str, list[Record]], new: Mapping[str, list[Recor
 class Kubernetes(Plugin):
     name = "kubernetes"
 
-    def __init__(self, opts: KubernetesOptions, invalidate: Invalidate) -> None:
+    def __init__(
+        self, opts: KubernetesOptions, invalidate: Invalidate, local_ips: Sequence[str] = ()
+    ) -> None:
         self.opts = opts
+        self.local_ips = tuple(local_ips)
         self.invalidate = invalidate
         self.table = RecordTable(opts.zones)
         self.state: ClusterState | None = None
@@ -79,7 +88,7 @@ class Kubernetes(Plugin):
 
     def build(self, state: ClusterState) -> tuple[RecordSet, Changes]:
         """Off the loop: the new record set and what changed against the one being served."""
-        records = all_records(state, self.opts, serial=int(time.time()))
+        records = all_records(state, self.opts, int(time.time()), self.local_ips)
         return records, changed_owners(self.records, records)
 
     def apply(self, state: ClusterState, records: RecordSet, changes: Changes) -> None:
@@ -163,4 +172,3 @@ class Kubernetes(Plugin):
         if rrsets:
             return compile_answer(name, qtype, NOERROR, rrsets)
         return self.table.negative(name, NOERROR)
-

@@ -8,5 +8,17 @@ from clusterdns.plugins.kubernetes.options import parse_options
 from clusterdns.plugins.plugin import Plugin, SetupContext
 
 
+def bound_addresses(ctx: SetupContext) -> tuple[str, ...]:
+    """The addresses the block listens on (``bind``), or loopback when it binds every address.
+
+    CoreDNS looks its bound addresses up among the endpoints to name the
+    zone's NS; with a wildcard bind it uses every interface address, which we
+    do not enumerate, so the NS falls back to ``ns.dns.<zone>`` -> 127.0.0.1.
+    """
+    bind = ctx.shared.get("bind")
+    hosts = tuple(getattr(bind, "hosts", ()))
+    return hosts or ("127.0.0.1",)
+
+
 def setup(directive: Directive, ctx: SetupContext) -> Plugin:
-    return Kubernetes(parse_options(directive, ctx.zones), ctx.invalidate)
+    return Kubernetes(parse_options(directive, ctx.zones), ctx.invalidate, bound_addresses(ctx))
