@@ -59,7 +59,7 @@ def directives(depth: int) -> st.SearchStrategy[Directive]:
     return st.builds(lambda n, a, b: Directive(n, tuple(a), b, "Corefile", 0), name, args, block)
 
 
-KEY = WORD.filter(lambda w: writable(w) and not w.endswith(","))
+KEY = WORD.filter(lambda w: writable(w) and not w.endswith((",", "{")))
 BLOCKS = st.lists(
     st.builds(
         lambda keys, body: ServerBlock(tuple(keys), tuple(body), "Corefile", 0),
