@@ -231,8 +231,7 @@ class Server:
         loop = asyncio.get_running_loop()
         dispatcher = Dispatcher(f"dns://:{port}", self.stats)
         listener = Listener(host, port, dispatcher)
-        udp_sock = _udp_socket(host, port)
-        # Port 0 (tests): TCP takes the port the kernel gave UDP.
+        udp_sock, tcp_sock = _socket_pair(host, port)
         listener.port = bound = udp_sock.getsockname()[1]
         dispatcher.server = f"dns://:{bound}"
         listener.udp, _ = await loop.create_datagram_endpoint(
@@ -240,9 +239,7 @@ class Server:
         )
         tcp_server = TCPServer(dispatcher)
         listener.tcp_server = tcp_server
-        listener.tcp = await loop.create_server(
-            tcp_server.protocol, sock=_tcp_socket(host, bound), backlog=1024
-        )
+        listener.tcp = await loop.create_server(tcp_server.protocol, sock=tcp_sock, backlog=1024)
         self.listeners[(host, port)] = listener
         log.debug("listening on %s:%d udp+tcp", host or "*", bound)
         return listener
@@ -305,6 +302,23 @@ class Server:
                 if plugin.ready() is False:
                     waiting.append(plugin.name)
         return sorted(set(waiting))
+
+
+def _socket_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
+    """UDP and TCP sockets on one port; for port 0 (tests) TCP takes the port UDP got.
+
+    The kernel picks the UDP port without looking at TCP, so that port may be
+    taken for TCP: then try again with another.
+    """
+    for _ in range(20 if port == 0 else 1):
+        udp = _udp_socket(host, port)
+        try:
+            return udp, _tcp_socket(host, udp.getsockname()[1])
+        except ConfigError:
+            udp.close()
+            if port != 0:
+                raise
+    raise ConfigError(f"cannot find a free port for UDP and TCP on {host or '*'}")
 
 
 def _family(host: str) -> socket.AddressFamily:

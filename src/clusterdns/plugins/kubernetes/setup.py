@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+
 from clusterdns.corefile.model import Directive
 from clusterdns.plugins.kubernetes.handler import Kubernetes
 from clusterdns.plugins.kubernetes.options import parse_options
@@ -21,4 +24,10 @@ def bound_addresses(ctx: SetupContext) -> tuple[str, ...]:
 
 
 def setup(directive: Directive, ctx: SetupContext) -> Plugin:
-    return Kubernetes(parse_options(directive, ctx.zones), ctx.invalidate, bound_addresses(ctx))
+    opts = parse_options(directive, ctx.zones)
+    if opts.manifests and not os.path.isabs(opts.manifests):
+        # Relative to the Corefile, as hosts reads its file: a Corefile and its
+        # cluster dump can move together.
+        base = os.path.dirname(os.path.abspath(directive.file))
+        opts = dataclasses.replace(opts, manifests=os.path.join(base, opts.manifests))
+    return Kubernetes(opts, ctx.invalidate, bound_addresses(ctx))

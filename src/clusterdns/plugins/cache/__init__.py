@@ -1,0 +1,1 @@
+"""The cache plugin (CoreDNS's cache)."""

@@ -1,0 +1,1 @@
+"""The forward plugin (CoreDNS's forward)."""

@@ -1,0 +1,161 @@
+"""The forward handler: pick upstreams by policy, exchange, hand the reply back as the client asked."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import ssl
+import time
+
+from clusterdns.dns.reply import opt_record, patch_reply, reply_flags
+from clusterdns.dns.wire import AA, AD, FORMERR, RA, REFUSED, SERVFAIL, TC, Query
+from clusterdns.plugins.forward import metrics, policy
+from clusterdns.plugins.forward.setup import ForwardConfig
+from clusterdns.plugins.forward.upstream import Options, Upstream, UpstreamError, same_question
+from clusterdns.plugins.plugin import Handler, Plugin, Reply, Request
+
+log = logging.getLogger("clusterdns.plugins.forward")
+
+DEFAULT_TIMEOUT = 5.0  # CoreDNS: a query is given up after 5 s whatever the retries
+CONNECT_ATTEMPTS_PER_UPSTREAM = 2  # CoreDNS's defaultConnectAttemptsPerUpstream
+
+
+def tls_context(args: tuple[str, ...] | None) -> ssl.SSLContext | None:
+    """CoreDNS's ``tls [CERT KEY] [CA]``: no args -> system roots; CA; CERT KEY; CERT KEY CA."""
+    if args is None:
+        return None
+    cafile = args[0] if len(args) == 1 else (args[2] if len(args) == 3 else None)
+    context = ssl.create_default_context(cafile=cafile)
+    if len(args) >= 2:
+        context.load_cert_chain(args[0], args[1])
+    return context
+
+
+class Forward(Plugin):
+    name = "forward"
+
+    def __init__(self, config: ForwardConfig) -> None:
+        self.config = config
+        context = tls_context(config.tls)
+        self.upstreams = [
+            Upstream(
+                address,
+                Options(
+                    expire=config.expire,
+                    read_timeout=config.read_timeout,
+                    health_check=config.health_check,
+                    hc_recursion_desired=config.hc_recursion_desired,
+                    hc_domain=config.hc_domain,
+                    hc_tcp=config.force_tcp,
+                    tls=(context or ssl.create_default_context())
+                    if address.transport == "tls"
+                    else None,
+                    tls_servername=config.tls_servername,
+                ),
+            )
+            for address in config.to
+        ]
+        self.policy = policy.make(config.policy)
+        self.concurrent = 0
+        self.next_is_forward = False
+
+    def matches(self, name: str) -> bool:
+        """Under FROM and not under an ``except`` zone (FROM itself always matches)."""
+        zone = self.config.from_zone
+        if not (zone == "." or name == zone or name.endswith("." + zone)):
+            return False
+        if name == zone:
+            return True
+        return not any(name == z or name.endswith("." + z) for z in self.config.ignored)
+
+    async def serve(self, request: Request, next: Handler) -> Reply:
+        if not self.matches(request.query.name):
+            return await next(request)
+        limit = self.config.max_concurrent
+        if limit and self.concurrent >= limit:
+            metrics.MAX_CONCURRENT_REJECTS.inc()
+            return Reply.unanswered(
+                REFUSED, self.name, f"concurrent queries exceeded maximum {limit}"
+            )
+        self.concurrent += 1
+        try:
+            return await self._forward(request, next)
+        finally:
+            self.concurrent -= 1
+
+    async def _forward(self, request: Request, next: Handler) -> Reply:
+        query = request.query
+        config = self.config
+        upstreams = self.policy.order(self.upstreams)
+        deadline = time.monotonic() + DEFAULT_TIMEOUT
+        max_attempts = CONNECT_ATTEMPTS_PER_UPSTREAM * len(upstreams)
+        attempts = index = fails = 0
+        error: str = "no healthy proxies"
+        while time.monotonic() < deadline and attempts < max_attempts:
+            if index >= len(upstreams):
+                index = fails = 0
+            upstream = upstreams[index]
+            index += 1
+            if upstream.down(config.max_fails):
+                fails += 1
+                if fails < len(self.upstreams):
+                    continue
+                # Every upstream is down: assume the health checks are broken and pick one.
+                metrics.HEALTHCHECK_BROKEN.inc()
+                upstream = policy.Random().order(self.upstreams)[0]
+            try:
+                wire = await self._exchange(upstream, query, self._proto(request))
+            except UpstreamError as exc:
+                error = str(exc)
+                if config.max_fails:
+                    upstream.healthcheck()
+                attempts += 1
+                if fails < len(self.upstreams):
+                    continue
+                break
+            if not same_question(wire, query.question) or not wire[2] & 0x80:
+                return Reply.unanswered(FORMERR, self.name, "wrong reply from upstream")
+            rcode = wire[3] & 0xF
+            if rcode in config.next_rcodes and self.next_is_forward:
+                return await next(request)
+            return Reply(to_client(wire, query, request.udp), rcode, self.name, 0.0)
+        return Reply.unanswered(SERVFAIL, self.name, error)
+
+    def _proto(self, request: Request) -> str:
+        if self.config.force_tcp:
+            return "tcp"
+        if self.config.prefer_udp:
+            return "udp"
+        return request.transport
+
+    async def _exchange(self, upstream: Upstream, query: Query, proto: str) -> bytes:
+        # A fresh random ID per upstream query: the client's ID is put back afterwards.
+        wire = secrets.token_bytes(2) + query.data[2:]
+        reply = await upstream.exchange(wire, query.question, proto)
+        if reply[2] & (TC >> 8) and proto == "udp" and self.config.prefer_udp:
+            # CoreDNS retries a truncated reply over TCP when prefer_udp sent it over UDP.
+            reply = await upstream.exchange(wire, query.question, "tcp")
+        return reply
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(upstream.close() for upstream in self.upstreams))
+
+
+def to_client(wire: bytes, query: Query, udp: bool) -> bytes:
+    """The upstream's reply with the client's ID and question case; TC when it does not fit UDP."""
+    reply = patch_reply(wire, query)
+    if udp and len(reply) > query.max_udp_payload():
+        flags = int.from_bytes(wire[2:4], "big") & (AA | RA | AD | 0xF)
+        header = query.data[:2] + (reply_flags(query, flags) | TC).to_bytes(2, "big")
+        counts = (
+            (1).to_bytes(2, "big")
+            + b"\x00\x00\x00\x00"
+            + (b"\x00\x01" if query.edns else b"\x00\x00")
+        )
+        opt = opt_record(query.do) if query.edns else b""
+        return header + counts + query.question + opt
+    return reply

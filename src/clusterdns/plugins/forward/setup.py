@@ -1,0 +1,236 @@
+"""``forward FROM TO... { options }`` (CoreDNS's forward): parse into a frozen config."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass
+
+import dns.rcode
+
+from clusterdns.corefile.model import Directive
+from clusterdns.plugins.args import fail, parse_duration, parse_int
+from clusterdns.plugins.plugin import Plugin, SetupContext
+
+MAX_UPSTREAMS = 15  # CoreDNS: "more than 15 TOs configured"
+POLICIES = ("random", "round_robin", "sequential")
+DEFAULT_PORTS = {"dns": 53, "tls": 853}
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamAddress:
+    """One TO: ``host`` (an IP), ``port`` and ``transport`` (``dns`` or ``tls``)."""
+
+    host: str
+    port: int
+    transport: str = "dns"
+
+    @property
+    def label(self) -> str:
+        """``host:port`` as CoreDNS writes the ``to`` label (IPv6 in brackets)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardConfig:
+    from_zone: str
+    to: tuple[UpstreamAddress, ...]
+    ignored: tuple[str, ...] = ()
+    max_fails: int = 2
+    expire: float = 10.0
+    health_check: float = 0.5
+    hc_recursion_desired: bool = True
+    hc_domain: str = "."
+    force_tcp: bool = False
+    prefer_udp: bool = False
+    tls: tuple[str, ...] | None = None  # CERT KEY CA / CA / nothing: None when not given
+    tls_servername: str = ""
+    policy: str = "random"
+    max_concurrent: int = 0
+    next_rcodes: tuple[int, ...] = ()
+    read_timeout: float = 2.0
+
+
+def absolute(name: str) -> str:
+    name = name.lower()
+    return name if name.endswith(".") else name + "."
+
+
+def parse_upstream(text: str, directive: Directive) -> list[UpstreamAddress]:
+    """One TO argument: ``IP[:port]``, ``dns://IP[:port]``, ``tls://IP[:port]`` or a resolv.conf file."""
+    transport = "dns"
+    rest = text
+    if "://" in text:
+        transport, rest = text.split("://", 1)
+        if transport not in DEFAULT_PORTS:
+            fail(
+                directive,
+                f"'{transport}' is not supported as a destination protocol in forward: {text}",
+            )
+    address = split_host_port(rest, DEFAULT_PORTS[transport])
+    if address is not None:
+        return [UpstreamAddress(address[0], address[1], transport)]
+    if transport == "dns" and "://" not in text:
+        path = text
+        if not os.path.isabs(path):
+            path = os.path.join(os.path.dirname(os.path.abspath(directive.file)), path)
+        if os.path.isfile(path):
+            return nameservers_from_file(path, directive)
+    fail(
+        directive,
+        f"not an IP address or file: {text!r} (write IP[:port], tls://IP[:port] or a resolv.conf path)",
+    )
+
+
+def split_host_port(text: str, default_port: int) -> tuple[str, int] | None:
+    """``1.2.3.4``, ``1.2.3.4:53``, ``::1``, ``[::1]:53`` -> (ip, port); None when not an IP."""
+    host, port = text, default_port
+    if text.startswith("["):
+        close = text.find("]")
+        if close < 0:
+            return None
+        host, tail = text[1:close], text[close + 1 :]
+        if tail:
+            if not tail.startswith(":") or not tail[1:].isdigit():
+                return None
+            port = int(tail[1:])
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+        if not port_text.isdigit():
+            return None
+        port = int(port_text)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if not 0 < port < 65536:
+        return None
+    return host, port
+
+
+def nameservers_from_file(path: str, directive: Directive) -> list[UpstreamAddress]:
+    """The ``nameserver`` lines of a resolv.conf-style file, each on port 53."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+    except OSError as exc:
+        fail(directive, f"cannot read {path}: {exc.strerror}")
+    found = []
+    for raw in text.splitlines():
+        fields = raw.split("#", 1)[0].split(";", 1)[0].split()
+        if len(fields) >= 2 and fields[0] == "nameserver":
+            address = split_host_port(fields[1].split("%", 1)[0], 53)
+            if address is not None:
+                found.append(UpstreamAddress(address[0], address[1], "dns"))
+    if not found:
+        fail(directive, f"no nameservers found in {path}")
+    return found
+
+
+def parse(directive: Directive) -> ForwardConfig:
+    if len(directive.args) < 2:
+        fail(directive, "needs FROM and at least one TO: forward FROM TO...")
+    from_zone = absolute(directive.args[0])
+    to: list[UpstreamAddress] = []
+    for text in directive.args[1:]:
+        for upstream in parse_upstream(text, directive):
+            if upstream not in to:
+                to.append(upstream)
+    if len(to) > MAX_UPSTREAMS:
+        fail(directive, f"more than {MAX_UPSTREAMS} TOs configured: {len(to)}")
+    options: dict[str, object] = {}
+    for option in directive.block:
+        _parse_option(option, options)
+    return ForwardConfig(from_zone, tuple(to), **options)  # type: ignore[arg-type]
+
+
+def _parse_option(option: Directive, options: dict[str, object]) -> None:
+    name, args = option.name, option.args
+
+    def one() -> str:
+        if len(args) != 1:
+            fail(option, f"{name} needs exactly one argument", "forward")
+        return args[0]
+
+    def none() -> None:
+        if args:
+            fail(option, f"{name} takes no arguments", "forward")
+
+    if name == "except":
+        if not args:
+            fail(option, "except needs at least one domain", "forward")
+        options["ignored"] = tuple(absolute(a) for a in args)
+    elif name == "max_fails":
+        options["max_fails"] = parse_int(one(), option, 0, 2**32 - 1, "max_fails")
+    elif name == "health_check":
+        if not args:
+            fail(option, "health_check needs a duration", "forward")
+        options["health_check"] = parse_duration(args[0], option, "forward")
+        rest = list(args[1:])
+        while rest:
+            word = rest.pop(0)
+            if word == "no_rec":
+                options["hc_recursion_desired"] = False
+            elif word == "domain" and rest:
+                options["hc_domain"] = absolute(rest.pop(0))
+            else:
+                fail(option, f"health_check: unknown option {word}", "forward")
+    elif name == "force_tcp":
+        none()
+        options["force_tcp"] = True
+    elif name == "prefer_udp":
+        none()
+        options["prefer_udp"] = True
+    elif name == "tls":
+        if len(args) > 3:
+            fail(option, "tls takes at most three arguments: [CERT KEY] [CA]", "forward")
+        options["tls"] = tuple(_relative_to_corefile(a, option) for a in args)
+    elif name == "tls_servername":
+        options["tls_servername"] = one()
+    elif name == "expire":
+        options["expire"] = parse_duration(one(), option, "forward")
+    elif name == "read_timeout":
+        value = parse_duration(one(), option, "forward")
+        if value <= 0:
+            fail(option, "read_timeout must be positive", "forward")
+        options["read_timeout"] = value
+    elif name == "policy":
+        policy = one()
+        if policy not in POLICIES:
+            fail(option, f"unknown policy '{policy}' (use {', '.join(POLICIES)})", "forward")
+        options["policy"] = policy
+    elif name == "max_concurrent":
+        options["max_concurrent"] = parse_int(one(), option, 0, 2**31 - 1, "max_concurrent")
+    elif name == "next":
+        if not args:
+            fail(option, "next needs at least one rcode", "forward")
+        options["next_rcodes"] = tuple(_rcode(a, option) for a in args)
+    else:
+        fail(option, f"unknown property '{name}'", "forward")
+
+
+def _rcode(text: str, option: Directive) -> int:
+    try:
+        return int(dns.rcode.from_text(text.upper()))
+    except (dns.rcode.UnknownRcode, ValueError):
+        fail(option, f"{text} is not a valid rcode", "forward")
+
+
+def _relative_to_corefile(path: str, option: Directive) -> str:
+    if os.path.isabs(path):
+        return path
+    return os.path.join(os.path.dirname(os.path.abspath(option.file)), path)
+
+
+def setup(directive: Directive, ctx: SetupContext) -> Plugin:
+    from clusterdns.plugins.forward.handler import Forward
+
+    config = parse(directive)
+    plugin = Forward(config)
+    previous = ctx.shared.get("forward")
+    if isinstance(previous, Forward):
+        # CoreDNS chains several forward stanzas of one block: ``next RCODE``
+        # only hands a query on when the next plugin is another forward.
+        previous.next_is_forward = True
+    return plugin

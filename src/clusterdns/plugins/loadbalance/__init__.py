@@ -1,0 +1,1 @@
+"""The loadbalance plugin (CoreDNS's loadbalance)."""

@@ -1,0 +1,134 @@
+"""Sans-I/O: CoreDNS's round_robin shuffle of a reply's records, on wire bytes.
+
+CoreDNS shuffles each section of a NOERROR reply: a section of only A (or
+only AAAA) records is shuffled as a whole; otherwise CNAMEs come first, then
+the other records in their order, then the shuffled addresses, then the
+shuffled MX records.  The common case (addresses whose owner names are
+compression pointers, so nothing can point into them) swaps record bytes in
+place; anything else goes through dnspython.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+
+import dns.message
+import dns.rrset
+
+from clusterdns.dns.wire import (
+    NOERROR,
+    TYPE_A,
+    TYPE_AAAA,
+    TYPE_AXFR,
+    TYPE_CNAME,
+    TYPE_IXFR,
+    TYPE_OPT,
+    WireError,
+    skip_name,
+)
+
+TYPE_MX = 15
+_HEADER = struct.Struct(">HHHHHH")
+_RR_FIXED = struct.Struct(">HHIH")
+
+Record = tuple[int, int, int, bool]  # start, end, type, owner is a lone pointer
+
+
+def shuffle(wire: bytes, rng: random.Random) -> bytes | None:
+    """The reply with its records shuffled; None when there is nothing to reorder."""
+    try:
+        return _shuffle(wire, rng)
+    except (WireError, IndexError, struct.error):
+        return None
+
+
+def _shuffle(wire: bytes, rng: random.Random) -> bytes | None:
+    _, flags, qdcount, ancount, nscount, arcount = _HEADER.unpack_from(wire)
+    if flags & 0xF != NOERROR or qdcount != 1:
+        return None
+    offset = skip_name(wire, 12)
+    qtype = struct.unpack_from(">H", wire, offset)[0]
+    if qtype in (TYPE_AXFR, TYPE_IXFR):
+        return None
+    offset += 4
+    sections: list[list[Record]] = []
+    for count in (ancount, nscount, arcount):
+        records = []
+        for _ in range(count):
+            start = offset
+            offset = skip_name(wire, offset)
+            pointer_owner = offset - start == 2 and wire[start] & 0xC0 == 0xC0
+            rtype, _, _, rdlength = _RR_FIXED.unpack_from(wire, offset)
+            offset += 10 + rdlength
+            records.append((start, offset, rtype, pointer_owner))
+        sections.append(records)
+    if not any(_needs_shuffle(records) for records in sections):
+        return None
+    if all(_fast(records) for records in sections):
+        return _fast_shuffle(wire, sections, rng)
+    return _slow_shuffle(wire, rng)
+
+
+def _addresses(records: list[Record]) -> list[Record]:
+    return [r for r in records if r[2] in (TYPE_A, TYPE_AAAA, TYPE_MX)]
+
+
+def _needs_shuffle(records: list[Record]) -> bool:
+    moving = [r for r in records if r[2] in (TYPE_A, TYPE_AAAA)]
+    mx = [r for r in records if r[2] == TYPE_MX]
+    return len(moving) > 1 or len(mx) > 1
+
+
+def _fast(records: list[Record]) -> bool:
+    """Only same-type addresses with pointer owners (plus a trailing OPT), or nothing to move."""
+    body = [r for r in records if r[2] != TYPE_OPT]
+    if records and records[-1][2] != TYPE_OPT and len(body) != len(records):
+        return False  # an OPT that is not last
+    if not _needs_shuffle(body):
+        return True
+    kinds = {r[2] for r in body}
+    return len(kinds) == 1 and kinds <= {TYPE_A, TYPE_AAAA} and all(r[3] for r in body)
+
+
+def _fast_shuffle(wire: bytes, sections: list[list[Record]], rng: random.Random) -> bytes:
+    out = bytearray(wire)
+    for records in sections:
+        body = [r for r in records if r[2] != TYPE_OPT]
+        if not _needs_shuffle(body):
+            continue
+        chunks = [wire[r[0] : r[1]] for r in body]
+        rng.shuffle(chunks)
+        position = body[0][0]
+        for chunk in chunks:  # same-type addresses: every chunk has the same length
+            out[position : position + len(chunk)] = chunk
+            position += len(chunk)
+    return bytes(out)
+
+
+def _slow_shuffle(wire: bytes, rng: random.Random) -> bytes | None:
+    try:
+        message = dns.message.from_wire(wire)
+    except Exception:
+        return None
+    message.answer = _reorder(message.answer, rng)
+    message.authority = _reorder(message.authority, rng)
+    message.additional = _reorder(message.additional, rng)
+    return message.to_wire(max_size=65535)
+
+
+def _reorder(section: list[dns.rrset.RRset], rng: random.Random) -> list[dns.rrset.RRset]:
+    cname = [s for s in section if s.rdtype == TYPE_CNAME]
+    rest = [s for s in section if s.rdtype not in (TYPE_CNAME, TYPE_A, TYPE_AAAA, TYPE_MX)]
+    moved = []
+    for rrset in section:
+        if rrset.rdtype in (TYPE_A, TYPE_AAAA, TYPE_MX):
+            rdatas = list(rrset)
+            rng.shuffle(rdatas)
+            shuffled = dns.rrset.RRset(rrset.name, rrset.rdclass, rrset.rdtype)
+            for rdata in rdatas:
+                shuffled.add(rdata, rrset.ttl)
+            moved.append(shuffled)
+    addresses = [s for s in moved if s.rdtype != TYPE_MX]
+    mx = [s for s in moved if s.rdtype == TYPE_MX]
+    return cname + rest + addresses + mx

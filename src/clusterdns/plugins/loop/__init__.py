@@ -1,0 +1,1 @@
+"""The loop plugin (CoreDNS's loop)."""

@@ -1,0 +1,1 @@
+"""The reload plugin (CoreDNS's reload)."""
