@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import dns.rcode
 from rich.console import Console
 from rich.table import Table
 
+from clusterdns.doctor.inprocess import cluster_server
 from clusterdns.errors import ClusterDNSError
 from clusterdns.podconfig.kubelet import (
     SAMPLE_HOST_RESOLV_CONF,
@@ -19,7 +21,7 @@ from clusterdns.podconfig.kubelet import (
 )
 from clusterdns.podconfig.manifest import PodDNSSpec, load_pods
 from clusterdns.resolver.client import Client, parse_server
-from clusterdns.resolver.explain import Explanation, explain, plan
+from clusterdns.resolver.explain import Advice, Explanation, explain, plan
 from clusterdns.resolver.resolvconf import Libc, ResolvConf, parse
 
 COMMAND = "explain"
@@ -29,7 +31,9 @@ Walk NAME through the search list the way glibc or musl does, like `host -v`: ev
 query in order with its server, rcode or answer and time, then the totals and advice
 (trailing dot, ndots, autopath, node cache).  The resolv.conf comes from --resolv-conf,
 from a pod manifest (--pod, as the kubelet would write it), or by default from a
-ClusterFirst pod in `default`.  Queries go only to --server; --dry-run sends nothing.
+ClusterFirst pod in `default`.  Queries go only to --server, or with --cluster FILE to a
+clusterdns started in this process on 127.0.0.1 that serves that cluster manifest (names
+outside the cluster domain are REFUSED there: it has no upstream); --dry-run sends nothing.
 The machine's own resolver is never used.
 """
 
@@ -42,6 +46,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--libc", choices=[lib.value for lib in Libc], default="glibc")
     parser.add_argument(
         "--server", metavar="HOST:PORT", help="the DNS server that answers every nameserver line"
+    )
+    parser.add_argument(
+        "--cluster",
+        metavar="CLUSTER.yaml",
+        help="answer from an in-process clusterdns serving this manifest (instead of --server)",
+    )
+    parser.add_argument(
+        "--domain", default="cluster.local", help="cluster domain for --cluster (cluster.local)"
     )
     parser.add_argument("--dry-run", action="store_true", help="print the planned queries only")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -79,6 +91,10 @@ def run(args: argparse.Namespace) -> int:
     libc = Libc(args.libc)
     if args.dry_run:
         result = plan(args.name, conf, libc)
+    elif args.cluster:
+        if args.server:
+            raise ClusterDNSError("give --server or --cluster, not both")
+        result = explain_with_cluster(args.name, conf, libc, args.cluster, args.domain)
     else:
         if not args.server:
             raise ClusterDNSError("--server HOST:PORT is required (or --dry-run to send nothing)")
@@ -95,6 +111,30 @@ def run(args: argparse.Namespace) -> int:
     else:
         render(result, Console(highlight=False))
     return 0 if result.dry_run or result.found else 1
+
+
+REFUSED = 5
+CLUSTER_NOTE = (
+    "the in-process server answers only {domain} and its reverse zones from {manifest}; "
+    "it has no upstream, so other names get REFUSED (a real cluster DNS would forward them)"
+)
+
+
+def explain_with_cluster(
+    name: str, conf: ResolvConf, libc: Libc, manifest: str, domain: str
+) -> Explanation:
+    """Explain ``name`` against a clusterdns serving ``manifest`` on 127.0.0.1 in this process."""
+    if not Path(manifest).exists():
+        raise ClusterDNSError(f"--cluster {manifest}: no such file")
+    with cluster_server(manifest, domain) as server:
+        try:
+            result = explain(name, conf, libc, Client(server.address))
+        except ValueError as exc:
+            raise ClusterDNSError(str(exc)) from exc
+    if any(e.rcode == REFUSED for e in result.exchanges):
+        note = Advice("cluster", CLUSTER_NOTE.format(domain=domain, manifest=manifest))
+        result = dataclasses.replace(result, advice=(*result.advice, note))
+    return result
 
 
 def _rcode(value: int | None, error: str | None) -> str:
