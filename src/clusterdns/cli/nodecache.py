@@ -1,0 +1,172 @@
+"""``clusterdns nodecache``: the NodeLocal DNSCache agent, with k8s-dns-node-cache's flags."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+
+from clusterdns.errors import ClusterDNSError
+from clusterdns.nodecache.app import NodeCache, build_corefile, run_until_signalled
+from clusterdns.nodecache.params import (
+    DEFAULT_BASE_COREFILE,
+    NodeCacheParams,
+    parse_bool,
+    parse_local_ips,
+    parse_sync_interval,
+    parse_upstream_servers,
+)
+from clusterdns.nodecache.rules import node_cache_rules
+from clusterdns.server.run import configure_logging, install_event_loop
+
+COMMAND = "nodecache"
+HELP = "run the node-local DNS cache (k8s-dns-node-cache's flags): link-local IP, iptables NOTRACK"
+DESCRIPTION = """Run the NodeLocal DNSCache agent, as k8s-dns-node-cache does.
+
+It fills the nodelocaldns base Corefile (-basecorefile; the embedded one from
+Kubernetes' nodelocaldns.yaml when the default path is absent): __PILLAR__LOCAL__DNS__
+from -localip, __PILLAR__CLUSTER__DNS__ from -clusterdns or env <UPSTREAMSVC>_SERVICE_HOST,
+__PILLAR__UPSTREAM__SERVERS__ from -upstream-servers or /etc/resolv.conf,
+__PILLAR__DNS__DOMAIN__ from -domain; writes it to -conf and serves it.
+With -setupinterface it puts the local IPs on a dummy interface; with -setupiptables
+it adds the NOTRACK/ACCEPT rules; both are checked every -syncinterval and removed
+on exit unless -skipteardown. Boolean flags take Go's form: -setupiptables=false.
+--print-config prints the filled Corefile and the rules (--json for JSON) and exits."""
+
+
+def _flag(parser: argparse.ArgumentParser, name: str, **kwargs: object) -> None:
+    parser.add_argument(f"-{name}", f"--{name}", **kwargs)  # type: ignore[arg-type]
+
+
+def _bool(parser: argparse.ArgumentParser, name: str, default: bool, help: str) -> None:
+    _flag(parser, name, dest=name.replace("-", "_"), nargs="?", const=True, default=default,
+          type=_as_bool, metavar="BOOL", help=f"{help} (default {str(default).lower()})")  # fmt: skip
+
+
+def _as_bool(text: str) -> bool:
+    try:
+        return parse_bool(text)
+    except ClusterDNSError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    _flag(parser, "localip", required=True, metavar="IP[,IP]",
+          help="comma-separated addresses to listen on, e.g. 169.254.20.10,10.96.0.10")  # fmt: skip
+    _flag(
+        parser,
+        "conf",
+        metavar="FILE",
+        help="where to write the filled Corefile (node-cache: /etc/Corefile)",
+    )
+    _flag(
+        parser,
+        "corefile",
+        dest="conf",
+        metavar="FILE",
+        help="same as -conf (node-cache's own name)",
+    )
+    _flag(parser, "basecorefile", default=DEFAULT_BASE_COREFILE, metavar="FILE",
+          help=f"the template Corefile (default {DEFAULT_BASE_COREFILE}; embedded one if absent)")  # fmt: skip
+    _flag(parser, "upstreamsvc", default="kube-dns", metavar="NAME",
+          help="Service whose ClusterIP (env NAME_SERVICE_HOST) is __PILLAR__CLUSTER__DNS__")  # fmt: skip
+    _flag(
+        parser,
+        "clusterdns",
+        metavar="IP[:PORT]",
+        help="cluster DNS address (instead of the env var)",
+    )
+    _flag(parser, "upstream-servers", dest="upstream_servers", action="append", default=[], metavar="IP[:PORT],...",
+          help="servers for '.' (instead of /etc/resolv.conf)")  # fmt: skip
+    _flag(
+        parser, "domain", default="cluster.local", metavar="DOMAIN", help="__PILLAR__DNS__DOMAIN__"
+    )
+    _flag(parser, "health-port", dest="health_port", type=int, default=8080, metavar="N",
+          help="health plugin port, for the liveness-probe NOTRACK rules (default 8080)")  # fmt: skip
+    _flag(parser, "metrics-listen-address", dest="metrics_listen_address", default="0.0.0.0:9353",
+          metavar="ADDR", help="where node-cache's own metrics are served (default 0.0.0.0:9353)")  # fmt: skip
+    _bool(parser, "setupinterface", True, "put the local IPs on the node on a dummy interface")
+    _flag(
+        parser, "interfacename", default="nodelocaldns", metavar="NAME", help="the interface's name"
+    )
+    _bool(parser, "setupiptables", True, "add the NOTRACK/ACCEPT iptables rules")
+    _bool(parser, "skipteardown", False, "leave interface and rules in place on exit")
+    _flag(parser, "syncinterval", type=_as_interval, default=60.0, metavar="DURATION",
+          help="how often interface and rules are checked: seconds or a Go duration (default 60)")  # fmt: skip
+    _flag(parser, "dns.port", dest="port", type=int, default=53, metavar="N",
+          help="the DNS port, used in the iptables rules and for blocks that name none")  # fmt: skip
+    _flag(parser, "pidfile", metavar="FILE", help="write the process id here once serving")
+    parser.add_argument(
+        "--print-config", action="store_true", help="print the Corefile and rules, then exit"
+    )
+    parser.add_argument("--json", action="store_true", help="with --print-config: JSON output")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def _as_interval(text: str) -> float:
+    try:
+        return parse_sync_interval(text)
+    except ClusterDNSError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def params_from(args: argparse.Namespace) -> NodeCacheParams:
+    return NodeCacheParams(
+        local_ips=parse_local_ips(args.localip),
+        port=args.port,
+        interface_name=args.interfacename,
+        setup_interface=args.setupinterface,
+        setup_iptables=args.setupiptables,
+        skip_teardown=args.skipteardown,
+        sync_interval=args.syncinterval,
+        health_port=args.health_port,
+        metrics_listen_address=args.metrics_listen_address,
+        base_corefile=args.basecorefile,
+        corefile=args.conf,
+        upstream_svc=args.upstreamsvc,
+        cluster_dns=args.clusterdns,
+        upstream_servers=parse_upstream_servers(args.upstream_servers),
+        domain=args.domain,
+        pidfile=args.pidfile,
+    )
+
+
+def print_config(params: NodeCacheParams, as_json: bool) -> None:
+    text = build_corefile(params, os.environ)
+    rules = node_cache_rules(params.local_ips, params.port, params.health_port)
+    if as_json:
+        print(json.dumps({
+            "corefile": text,
+            "iptables": [{"table": r.table, "chain": r.chain, "args": list(r.args)} for r in rules]
+            if params.setup_iptables else [],
+            "interface": params.interface_name if params.setup_interface else None,
+        }, indent=2))  # fmt: skip
+        return
+    print(text)
+    if params.setup_iptables:
+        print("# iptables rules (each ensured with -C, added with -I):")
+        for rule in rules:
+            print(rule.to_text())
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_logging(args.verbose)
+    params = params_from(args)
+    if args.print_config:
+        for handler in logging.getLogger().handlers:  # keep stdout for the config itself
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(sys.stderr)
+        print_config(params, args.json)
+        return 0
+    cache = NodeCache(params, os.environ)
+    try:
+        cache.check()
+    except ClusterDNSError as exc:
+        print(f"clusterdns nodecache: {exc}", file=sys.stderr)
+        return 1
+    install_event_loop()
+    asyncio.run(run_until_signalled(cache))
+    return 0

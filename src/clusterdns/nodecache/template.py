@@ -1,0 +1,105 @@
+"""Filling the nodelocaldns base Corefile's ``__PILLAR__`` values, as node-cache does.
+
+Facts from kubernetes/dns ``cmd/node-cache/app/configmap.go`` (``updateCorefile``):
+
+* ``__PILLAR__UPSTREAM__SERVERS__`` becomes ``/etc/resolv.conf`` when no upstream
+  nameservers are configured (the forward plugin reads that file).  With explicit
+  upstreams node-cache turns a ``forward . __PILLAR__UPSTREAM__SERVERS__ { force_tcp }``
+  block into plain (UDP) ``forward . SERVERS``.
+* ``__PILLAR__CLUSTER__DNS__`` becomes the upstream Service's ClusterIP.
+* ``__PILLAR__LOCAL__DNS__`` becomes every ``-localip`` address, space-separated,
+  and ``__PILLAR__DNS__SERVER__`` is then removed: the listen addresses are all
+  in ``-localip`` already.
+* ``__PILLAR__DNS__DOMAIN__`` is left to the deploy step's ``sed`` by node-cache;
+  we fill it from ``-domain`` so the embedded template runs as it is.
+
+Pure text in, text out: reading and writing files is the app's job.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from importlib import resources
+
+from clusterdns.nodecache.params import NodeCacheError
+
+UPSTREAM_SERVERS = "__PILLAR__UPSTREAM__SERVERS__"
+CLUSTER_DNS = "__PILLAR__CLUSTER__DNS__"
+LOCAL_DNS = "__PILLAR__LOCAL__DNS__"
+DNS_SERVER = "__PILLAR__DNS__SERVER__"
+DNS_DOMAIN = "__PILLAR__DNS__DOMAIN__"
+DEFAULT_UPSTREAM = "/etc/resolv.conf"
+
+_TCP_UPSTREAM_BLOCK = re.compile(
+    r"forward\s+\.\s+" + UPSTREAM_SERVERS + r"\s*\{\s*force_tcp\s*\}", re.MULTILINE
+)
+# An address:port use (``health __PILLAR__LOCAL__DNS__:8080``) takes one address, not the list.
+_LOCAL_DNS_WITH_PORT = re.compile(LOCAL_DNS + r"(?=:\d)")
+_PILLAR = re.compile(r"__PILLAR__[A-Z_]+__")
+
+
+@dataclass(frozen=True, slots=True)
+class Pillars:
+    local_ips: tuple[str, ...]
+    cluster_dns: str
+    upstream_servers: tuple[str, ...] = ()
+    domain: str = "cluster.local"
+
+
+def embedded_base_corefile() -> str:
+    return resources.files("clusterdns.nodecache").joinpath("Corefile.base").read_text()
+
+
+def fill(template: str, pillars: Pillars, filename: str = "Corefile.base") -> str:
+    """The Corefile node-cache would write from ``template``; every ``__PILLAR__`` must be filled."""
+    text = _fill_upstream(template, pillars.upstream_servers)
+    text = text.replace(CLUSTER_DNS, pillars.cluster_dns)
+    text = _LOCAL_DNS_WITH_PORT.sub(_host_for_port(pillars.local_ips[0]), text)
+    text = text.replace(LOCAL_DNS, " ".join(pillars.local_ips))
+    text = text.replace(DNS_SERVER, "")
+    text = text.replace(DNS_DOMAIN, pillars.domain.strip(".") or ".")
+    _refuse_leftovers(text, filename)
+    return "\n".join(line.rstrip() for line in text.split("\n"))
+
+
+def _fill_upstream(template: str, servers: tuple[str, ...]) -> str:
+    if not servers:
+        return template.replace(UPSTREAM_SERVERS, DEFAULT_UPSTREAM)
+    joined = " ".join(servers)
+    # node-cache: "Use UDP to connect to custom upstream DNS servers."
+    text = _TCP_UPSTREAM_BLOCK.sub(lambda _: f"forward . {joined}", template)
+    return text.replace(UPSTREAM_SERVERS, joined)
+
+
+def _host_for_port(ip: str) -> str:
+    return f"[{ip}]" if ":" in ip else ip
+
+
+def _refuse_leftovers(text: str, filename: str) -> None:
+    for number, line in enumerate(text.splitlines(), 1):
+        match = _PILLAR.search(line.split("#", 1)[0])
+        if match:
+            raise NodeCacheError(
+                f"{filename}:{number}: {match.group(0)} is not a value node-cache fills "
+                "(known: __PILLAR__LOCAL__DNS__, __PILLAR__DNS__SERVER__, __PILLAR__DNS__DOMAIN__, "
+                "__PILLAR__CLUSTER__DNS__, __PILLAR__UPSTREAM__SERVERS__); replace it in the base Corefile"
+            )
+
+
+def drop_directives(text: str, names: Iterable[str]) -> str:
+    """Remove one-line directives ``names`` (with their arguments) from a Corefile."""
+    wanted = set(names)
+    if not wanted:
+        return text
+    pattern = re.compile(r"^\s*(" + "|".join(map(re.escape, sorted(wanted))) + r")(\s[^{}]*)?$")
+    return "\n".join(line for line in text.split("\n") if not pattern.match(line.split("#", 1)[0]))
+
+
+def unbuilt_directives(
+    text: str, optional: Iterable[str], is_built: Callable[[str], bool]
+) -> list[str]:
+    """Which of the ``optional`` directives ``text`` uses that this build lacks."""
+    used = set(re.findall(r"^\s*([a-z_]+)\b", text, re.MULTILINE))
+    return sorted(name for name in optional if name in used and not is_built(name))

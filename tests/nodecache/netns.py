@@ -1,0 +1,202 @@
+"""Network namespaces for the node cache tests: created, wired, and always deleted.
+
+Names carry the test process's pid so parallel runs do not collide.  Sockets
+"in" a namespace are made by a short-lived thread that ``setns``-es into it:
+a socket stays in the namespace it was created in, so the test then talks
+through it from its own thread as from a pod.  Servers run as subprocesses
+under ``ip netns exec`` and are stopped by their PID.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.parse
+from collections.abc import Sequence
+from pathlib import Path
+
+import dns.message
+import dns.query
+
+CLONE_NEWNET = 0x40000000
+REPO = Path(__file__).resolve().parents[2]
+CLUSTERDNS = str(REPO / ".venv" / "bin" / "clusterdns")
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class NamespaceError(RuntimeError):
+    pass
+
+
+def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30, check=False)
+    if check and done.returncode != 0:
+        raise NamespaceError(f"ip {' '.join(args)}: {done.stderr.strip()}")
+    return done
+
+
+def in_ns(ns: str, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        ["ip", "netns", "exec", ns, *argv], capture_output=True, text=True, timeout=30, check=False
+    )
+    if check and done.returncode != 0:
+        raise NamespaceError(f"in {ns}: {' '.join(argv)}: {done.stderr.strip()}")
+    return done
+
+
+class Namespaces:
+    """Namespaces named ``cdns<pid>-<role>``, deleted by ``close``."""
+
+    def __init__(self) -> None:
+        self.prefix = f"cdns{os.getpid()}"
+        self.names: list[str] = []
+
+    def add(self, role: str) -> str:
+        name = f"{self.prefix}-{role}"
+        ip("netns", "add", name)
+        self.names.append(name)
+        ip("-n", name, "link", "set", "lo", "up")
+        return name
+
+    def wire(self, a: str, a_if: str, a_addr: str, b: str, b_if: str, b_addr: str) -> None:
+        """A veth pair between namespaces ``a`` and ``b`` (created inside ``a``: no name in the root ns)."""
+        ip("-n", a, "link", "add", a_if, "type", "veth", "peer", "name", b_if, "netns", b)
+        for ns, ifname, addr in ((a, a_if, a_addr), (b, b_if, b_addr)):
+            ip("-n", ns, "addr", "add", addr, "dev", ifname)
+            ip("-n", ns, "link", "set", ifname, "up")
+
+    def close(self) -> None:
+        for name in reversed(self.names):
+            ip("netns", "del", name, check=False)
+        self.names.clear()
+
+
+def socket_in(ns: str, family: int, kind: int) -> socket.socket:
+    """A socket that lives in network namespace ``ns``."""
+    result: list[socket.socket | BaseException] = []
+
+    def make() -> None:
+        try:
+            fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+            try:
+                if _libc.setns(fd, CLONE_NEWNET) != 0:
+                    raise OSError(ctypes.get_errno(), f"setns({ns}) failed")
+            finally:
+                os.close(fd)
+            sock = socket.socket(family, kind)
+            sock.setblocking(False)  # dnspython waits with its own timeout on a non-blocking socket
+            result.append(sock)
+        except BaseException as exc:  # handed to the caller's thread
+            result.append(exc)
+
+    thread = threading.Thread(target=make)
+    thread.start()
+    thread.join()
+    value = result[0]
+    if isinstance(value, BaseException):
+        raise value
+    return value
+
+
+def query(
+    ns: str, server: str, name: str, rdtype: str = "A", tcp: bool = False, timeout: float = 2.0
+) -> dns.message.Message:
+    message = dns.message.make_query(name, rdtype)
+    if tcp:
+        sock = socket_in(ns, socket.AF_INET, socket.SOCK_STREAM)
+        with sock:
+            sock.settimeout(timeout)
+            sock.connect((server, 53))
+            sock.setblocking(False)
+            return dns.query.tcp(message, server, timeout=timeout, sock=sock)
+    sock = socket_in(ns, socket.AF_INET, socket.SOCK_DGRAM)
+    with sock:
+        return dns.query.udp(message, server, timeout=timeout, sock=sock)
+
+
+def http_get(ns: str, url: str, timeout: float = 3.0) -> str:
+    """GET ``url`` from inside ``ns`` (plain HTTP/1.1, the server closes the connection)."""
+    parts = urllib.parse.urlsplit(url)
+    sock = socket_in(ns, socket.AF_INET, socket.SOCK_STREAM)
+    with sock:
+        sock.settimeout(timeout)
+        sock.connect((parts.hostname or "127.0.0.1", parts.port or 80))
+        sock.sendall(f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode())
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise NamespaceError(f"GET {url} in {ns}: {head.decode(errors='replace')}")
+    return body.decode()
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` whose labels include ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        head, _, value = line.rpartition(" ")
+        if all(f'{key}="{val}"' in head for key, val in labels.items()):
+            total += float(value)
+    return total
+
+
+class Process:
+    """A server started under ``ip netns exec``; stopped by its PID."""
+
+    def __init__(
+        self, ns: str, argv: Sequence[str], log: Path, env: dict[str, str] | None = None
+    ) -> None:
+        self.log = log
+        self.argv = list(argv)
+        self.handle = log.open("ab")
+        self.popen = subprocess.Popen(
+            ["ip", "netns", "exec", ns, *argv],
+            stdout=self.handle,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM, wait, SIGKILL if it will not go; returns the exit code."""
+        if self.popen.poll() is None:
+            # `ip netns exec` execs the command, so this PID is the server itself.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(5)
+        self.handle.close()
+        return self.popen.returncode
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def wait_for(check: object, what: str, timeout: float = 15.0, interval: float = 0.1) -> object:
+    """Poll ``check()`` until it returns a truthy value (bounded); fail saying ``what``."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()  # type: ignore[operator]
+            if last:
+                return last
+        except (OSError, dns.exception.DNSException, NamespaceError) as exc:
+            last = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")

@@ -1,0 +1,116 @@
+"""Filling the nodelocaldns base Corefile as node-cache does (configmap.go updateCorefile)."""
+
+from __future__ import annotations
+
+import pytest
+
+from clusterdns.corefile import parse
+from clusterdns.nodecache.params import NodeCacheError
+from clusterdns.nodecache.template import (
+    Pillars,
+    drop_directives,
+    embedded_base_corefile,
+    fill,
+    unbuilt_directives,
+)
+
+SEED_VALUES = Pillars(("169.254.20.10", "10.96.0.10"), "10.96.0.10", (), "cluster.local")
+
+
+def directives(text: str) -> dict[str, dict[str, list[str]]]:
+    """zone -> directive -> args, for the filled Corefile."""
+    return {
+        block.keys[0]: {d.name: list(d.args) for d in block.directives}
+        for block in parse(text, "t")
+    }
+
+
+def test_embedded_template_filled_with_the_seed_values_is_the_seed_corefile() -> None:
+    blocks = directives(fill(embedded_base_corefile(), SEED_VALUES))
+    assert list(blocks) == ["cluster.local:53", "in-addr.arpa:53", "ip6.arpa:53", ".:53"]
+    cluster = blocks["cluster.local:53"]
+    assert cluster["bind"] == ["169.254.20.10", "10.96.0.10"]
+    assert cluster["forward"] == [".", "10.96.0.10"]
+    assert cluster["health"] == ["169.254.20.10:8080"]
+    assert cluster["prometheus"] == [":9253"]
+    assert blocks[".:53"]["forward"] == [".", "/etc/resolv.conf"]
+    for zone in ("in-addr.arpa:53", "ip6.arpa:53"):
+        assert blocks[zone]["cache"] == ["30"]
+        assert blocks[zone]["forward"] == [".", "10.96.0.10"]
+
+
+def test_cluster_block_keeps_the_seed_cache_and_force_tcp() -> None:
+    (cluster, *_) = parse(fill(embedded_base_corefile(), SEED_VALUES), "t")
+    by_name = {d.name: d for d in cluster.directives}
+    assert [(o.name, list(o.args)) for o in by_name["cache"].block] == [
+        ("success", ["9984", "30"]),
+        ("denial", ["9984", "5"]),
+    ]
+    assert [o.name for o in by_name["forward"].block] == ["force_tcp"]
+
+
+@pytest.mark.parametrize(
+    ("template", "pillars", "expected"),
+    [
+        # __PILLAR__LOCAL__DNS__ takes every -localip; __PILLAR__DNS__SERVER__ is then dropped
+        (
+            "bind __PILLAR__LOCAL__DNS__ __PILLAR__DNS__SERVER__",
+            SEED_VALUES,
+            "bind 169.254.20.10 10.96.0.10",
+        ),
+        # an address:port use takes the first local IP only
+        ("health __PILLAR__LOCAL__DNS__:8080", SEED_VALUES, "health 169.254.20.10:8080"),
+        (
+            "health __PILLAR__LOCAL__DNS__:8080",
+            Pillars(("fd00::10",), "fd00::53"),
+            "health [fd00::10]:8080",
+        ),
+        (
+            "__PILLAR__DNS__DOMAIN__:53 {\n}",
+            Pillars(("10.0.0.1",), "10.0.0.2", (), "corp.example."),
+            "corp.example:53 {\n}",
+        ),
+        ("forward . __PILLAR__CLUSTER__DNS__", SEED_VALUES, "forward . 10.96.0.10"),
+        ("forward . __PILLAR__UPSTREAM__SERVERS__", SEED_VALUES, "forward . /etc/resolv.conf"),
+        (
+            "forward . __PILLAR__UPSTREAM__SERVERS__",
+            Pillars(("10.0.0.1",), "10.0.0.2", ("10.1.0.1", "10.1.0.2:5353")),
+            "forward . 10.1.0.1 10.1.0.2:5353",
+        ),
+        # explicit upstreams: node-cache switches the force_tcp block to plain (UDP) forward
+        (
+            "forward . __PILLAR__UPSTREAM__SERVERS__ {\n        force_tcp\n    }\n",
+            Pillars(("10.0.0.1",), "10.0.0.2", ("10.1.0.1",)),
+            "forward . 10.1.0.1\n",
+        ),
+        # without explicit upstreams the TCP block stays (resolv.conf over TCP)
+        (
+            "forward . __PILLAR__UPSTREAM__SERVERS__ {\n force_tcp\n}",
+            SEED_VALUES,
+            "forward . /etc/resolv.conf {\n force_tcp\n}",
+        ),
+    ],
+)
+def test_fill(template: str, pillars: Pillars, expected: str) -> None:
+    assert fill(template, pillars) == expected
+
+
+def test_unknown_pillar_is_refused_with_file_and_line() -> None:
+    with pytest.raises(NodeCacheError, match=r"base:2: __PILLAR__NOPE__ is not a value"):
+        fill(".:53 {\n  forward . __PILLAR__NOPE__\n}", SEED_VALUES, "base")
+
+
+def test_pillar_in_a_comment_is_fine() -> None:
+    assert fill("# __PILLAR__NOPE__\n.:53 {}", SEED_VALUES) == "# __PILLAR__NOPE__\n.:53 {}"
+
+
+def test_drop_directives_removes_only_those_lines() -> None:
+    text = ".:53 {\n    reload\n    loop\n    reload 10s\n    cache 30\n    errors # loop\n}"
+    assert drop_directives(text, ["reload", "loop"]) == ".:53 {\n    cache 30\n    errors # loop\n}"
+
+
+def test_unbuilt_directives_lists_used_and_missing() -> None:
+    text = ".:53 {\n    reload\n    loop\n    cache 30\n}"
+    assert unbuilt_directives(text, ["reload", "loop", "debug"], lambda name: name == "loop") == [
+        "reload"
+    ]
