@@ -295,7 +295,7 @@ def test_memoized_hits_are_counted_in_cache_metrics() -> None:
             srv.udp("nx.example.")
             srv.udp("nx.example.")
             values = scrape(srv.http_port("/metrics"))
-            server = f'server="dns://:{srv.port}"'
+            server = f'server="dns://127.0.0.1:{srv.port}"'  # CoreDNS labels a bound server by its address
         assert up.count() == 2
     hits = {
         k: v for k, v in values.items() if k.startswith("coredns_cache_hits_total") and server in k

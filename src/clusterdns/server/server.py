@@ -211,16 +211,15 @@ class Server:
         old_blocks = self.blocks
         self.blocks = planned
         for block in planned:
-            for zone in block.zones:
-                for plugin in block.plugins:
-                    self.stats.plugins_enabled.add((self._label(block), zone, plugin.name))
+            for host in block.hosts:
+                label = self.listeners[(host, block.port)].dispatcher.server
+                for zone in block.zones:
+                    for plugin in block.plugins:
+                        self.stats.plugins_enabled.add((label, zone, plugin.name))
         await asyncio.gather(*(p.start() for b in planned for p in b.plugins))
         for key in [k for k in self.listeners if k not in wanted]:
             await self._close_listener(self.listeners.pop(key))
         await asyncio.gather(*(p.stop() for b in old_blocks for p in b.plugins))
-
-    def _label(self, block: PlannedBlock) -> str:
-        return f"dns://:{block.port}"
 
     def invalidate(self) -> None:
         """Forget every memoized reply (authoritative data changed)."""
@@ -233,7 +232,7 @@ class Server:
         listener = Listener(host, port, dispatcher)
         udp_sock, tcp_sock = _socket_pair(host, port)
         listener.port = bound = udp_sock.getsockname()[1]
-        dispatcher.server = f"dns://:{bound}"
+        dispatcher.server = server_label(host, bound)
         listener.udp, _ = await loop.create_datagram_endpoint(
             lambda: UDPListener(dispatcher), sock=udp_sock
         )
@@ -302,6 +301,13 @@ class Server:
                 if plugin.ready() is False:
                     waiting.append(plugin.name)
         return sorted(set(waiting))
+
+
+def server_label(host: str, port: int) -> str:
+    """CoreDNS's ``server`` metric label: ``dns://:53``, or ``dns://127.0.0.1:53`` with bind."""
+    if ":" in host:
+        host = f"[{host}]"
+    return f"dns://{host}:{port}"
 
 
 def _socket_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
