@@ -7,6 +7,7 @@ Service Discovery specification (kubernetes/dns docs/specification.md, schema
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -266,6 +267,17 @@ def wait_for(predicate, what: str, seconds: float = 20):
     raise AssertionError(f"gave up waiting for {what}")
 
 
+def replace_file(path: Path, text: str) -> None:
+    """Write as ConfigMap mounts and editors do: a new file renamed over the old one.
+
+    A plain truncate-and-write can be read half-way (empty), and an empty file
+    is a valid manifest with no objects.
+    """
+    temporary = path.with_suffix(".tmp~")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
 def test_manifest_changes_are_served_and_a_broken_file_keeps_the_last_state(tmp_path: Path):
     manifests = tmp_path / "cluster"
     manifests.mkdir()
@@ -275,7 +287,7 @@ def test_manifest_changes_are_served_and_a_broken_file_keeps_the_last_state(tmp_
         assert answers(server.udp("web.shop.svc.cluster.local.")) == [
             "web.shop.svc.cluster.local. 30 IN A 10.96.10.10"
         ]
-        main.write_text(main.read_text().replace("10.96.10.10", "10.96.10.99"))
+        replace_file(main, main.read_text().replace("10.96.10.10", "10.96.10.99"))
         wait_for(
             lambda: (
                 answers(server.udp("web.shop.svc.cluster.local."))
@@ -283,13 +295,24 @@ def test_manifest_changes_are_served_and_a_broken_file_keeps_the_last_state(tmp_
             ),
             "the changed ClusterIP",
         )
-        main.write_text("items: [this is: not yaml")
+        replace_file(main, "items: [this is: not yaml")
         extra = manifests / "extra.yaml"
-        extra.write_text(
+        replace_file(
+            extra,
             "apiVersion: v1\nkind: Service\nmetadata: {name: late, namespace: shop}\n"
-            "spec: {clusterIP: 10.96.10.77, ports: [{port: 80}]}\n"
+            "spec: {clusterIP: 10.96.10.77, ports: [{port: 80}]}\n",
         )
         wait_for(lambda: server.udp("late.shop.svc.cluster.local.").answer, "the new service")
         assert answers(server.udp("web.shop.svc.cluster.local.")) == [
             "web.shop.svc.cluster.local. 30 IN A 10.96.10.99"
         ]
+
+
+def test_servfail_until_the_cluster_state_is_loaded(tmp_path: Path):
+    """CoreDNS answers SERVFAIL until synced; NXDOMAIN would be cached for names that exist."""
+    missing = tmp_path / "not-yet"
+    with running(corefile(missing, "100ms")) as server:
+        assert server.udp("web.shop.svc.cluster.local.").rcode() == dns.rcode.SERVFAIL
+        missing.mkdir()
+        shutil.copy(sample_cluster_path(), missing / "cluster.yaml")
+        wait_for(lambda: server.udp("web.shop.svc.cluster.local.").answer, "the first state")

@@ -117,8 +117,12 @@ class RecordTable:
         if old is None and rows is not None and owner not in self._records:
             self._descendants.update(ancestors(owner, apex))
         elif owner in self._records and rows is None:
-            self._descendants.subtract(ancestors(owner, apex))
-            self._descendants += Counter()  # drop the zero counts
+            for name in ancestors(owner, apex):
+                left = self._descendants[name] - 1
+                if left > 0:
+                    self._descendants[name] = left
+                else:
+                    del self._descendants[name]
         if rows is not None:
             self._records[owner] = rows
         else:
@@ -257,5 +261,11 @@ class RecordTable:
         return answer
 
 
+_TYPE_CODES: dict[str, int] = {}
+
+
 def _type_code(rdtype: str) -> int:
-    return int(dns.rdatatype.from_text(rdtype))
+    code = _TYPE_CODES.get(rdtype)
+    if code is None:
+        code = _TYPE_CODES[rdtype] = int(dns.rdatatype.from_text(rdtype))
+    return code

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -22,7 +23,7 @@ import dns.rrset
 from clusterdns.cluster.manifests import ManifestWatcher, Problem
 from clusterdns.cluster.model import ClusterState
 from clusterdns.dns.reply import Answer, compile_answer, render
-from clusterdns.dns.wire import NOERROR
+from clusterdns.dns.wire import NOERROR, SERVFAIL
 from clusterdns.dns.zone import MISSING, RecordTable
 from clusterdns.plugins.kubernetes.options import KubernetesOptions
 from clusterdns.plugins.kubernetes.records import (
@@ -86,13 +87,30 @@ class Kubernetes(Plugin):
 
     # -- state ---------------------------------------------------------------
 
-    def build(self, state: ClusterState) -> tuple[RecordSet, Changes]:
-        """Off the loop: the new record set and what changed against the one being served."""
-        records = all_records(state, self.opts, int(time.time()), self.local_ips)
-        return records, changed_owners(self.records, records)
+    def build(self, state: ClusterState) -> tuple[RecordSet, Changes, RecordTable | None]:
+        """Off the loop: the new record set and what changed against the one being served.
 
-    def apply(self, state: ClusterState, records: RecordSet, changes: Changes) -> None:
+        The first time, the whole table is built here too (a fresh table, not
+        yet served), so a large cluster does not stall the loop at start-up.
+        """
+        records = all_records(state, self.opts, int(time.time()), self.local_ips)
+        changes = changed_owners(self.records, records)
+        if self.state is not None:
+            return records, changes, None
+        table = RecordTable(self.opts.zones)
+        table.replace_many(changes)
+        return records, {}, table
+
+    def apply(
+        self,
+        state: ClusterState,
+        records: RecordSet,
+        changes: Changes,
+        table: RecordTable | None = None,
+    ) -> None:
         """On the loop: swap in the changed owners, then drop the server's memoized replies."""
+        if table is not None:
+            self.table = table
         self.table.replace_many(changes)
         self.records = records
         self.state = state
@@ -101,8 +119,7 @@ class Kubernetes(Plugin):
 
     def load(self, state: ClusterState) -> None:
         """Apply a state synchronously (start-up, tests and benchmarks)."""
-        records, changes = self.build(state)
-        self.apply(state, records, changes)
+        self.apply(state, *self.build(state))
 
     async def start(self) -> None:
         if self.watcher is None:
@@ -113,15 +130,22 @@ class Kubernetes(Plugin):
     async def _poll_once(self) -> None:
         assert self.watcher is not None
         watcher = self.watcher
-        found = await asyncio.to_thread(watcher._check)
-        if found is None:
-            return
-        state, problems = found
-        for problem in problems:
-            log.warning("plugin/kubernetes: %s", problem)
-        watcher.state, watcher.problems = state, problems
-        records, changes = await asyncio.to_thread(self.build, state)
-        self.apply(state, records, changes)
+        # Loading builds millions of long-lived objects; the cycle collector
+        # would rescan them over and over (more than half the load time).
+        gc.disable()
+        try:
+            found = await asyncio.to_thread(watcher._check)
+            if found is None:
+                return
+            state, problems = found
+            for problem in problems:
+                log.warning("plugin/kubernetes: %s", problem)
+            watcher.state, watcher.problems = state, problems
+            built = await asyncio.to_thread(self.build, state)
+        finally:
+            gc.enable()
+        self.apply(state, *built)
+        gc.freeze()  # the served state is long-lived: keep it out of later collections
 
     async def _follow(self) -> None:
         assert self.watcher is not None
@@ -145,6 +169,10 @@ class Kubernetes(Plugin):
 
     async def serve(self, request: Request, next: Handler) -> Reply:
         query = request.query
+        if self.state is None:
+            # CoreDNS answers SERVFAIL until its cache has synced: an NXDOMAIN
+            # now would be cached by clients for a name that exists.
+            return Reply.unanswered(SERVFAIL, self.name, "cluster state not loaded yet")
         result = self.table.lookup(query.name, query.qtype)
         if result is None:
             return await next(request)
