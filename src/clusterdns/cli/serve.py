@@ -58,12 +58,12 @@ def run(args: argparse.Namespace) -> int:
     install_event_loop()
     server = Server(text, filename, default_port=port)
     try:
-        server.plan(text)  # refuse a bad file before any socket is bound
+        planned = server.plan(text)  # refuse a bad file before any socket is bound
     except ClusterDNSError as exc:
         print(f"clusterdns serve: {exc}", file=sys.stderr)
         return 1
     try:
-        asyncio.run(serve_until_signalled(server, args.conf, args.quiet))
+        asyncio.run(serve_until_signalled(server, args.conf, args.quiet, planned))
     except ClusterDNSError as exc:
         print(f"clusterdns serve: {exc}", file=sys.stderr)
         return 1

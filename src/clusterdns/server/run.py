@@ -9,7 +9,7 @@ import sys
 from importlib import resources
 
 from clusterdns import __version__
-from clusterdns.server.server import Server
+from clusterdns.server.server import PlannedBlock, Server
 
 LEVELS = {"CRITICAL": "FATAL"}
 
@@ -52,7 +52,9 @@ def install_event_loop() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-async def serve_until_signalled(server: Server, conf_path: str | None, quiet: bool) -> None:
+async def serve_until_signalled(
+    server: Server, conf_path: str | None, quiet: bool, planned: list[PlannedBlock] | None = None
+) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     reloads: set[asyncio.Task[bool]] = set()
@@ -73,7 +75,7 @@ async def serve_until_signalled(server: Server, conf_path: str | None, quiet: bo
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGUSR1, reload)
-    await server.start()
+    await server.start(planned)
     if not quiet:
         print_banner(server)
     await stop.wait()

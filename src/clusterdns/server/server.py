@@ -189,9 +189,9 @@ class Server:
 
     # -- running -----------------------------------------------------------
 
-    async def start(self) -> None:
-        planned = self.plan(self.text)
-        await self._activate(planned)
+    async def start(self, planned: list[PlannedBlock] | None = None) -> None:
+        """Bind and serve; ``planned`` is a plan already made from ``self.text``."""
+        await self._activate(planned if planned is not None else self.plan(self.text))
         self.started = True
 
     async def _activate(self, planned: list[PlannedBlock]) -> None:
