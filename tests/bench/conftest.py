@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import json
@@ -10,7 +9,6 @@ import os
 import signal
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from typing import Any
 import dns.message
 import pytest
 
+import relayutil
 from clusterdns.bench.lab import LossyRelay
 from clusterdns.cli import main
 
@@ -129,37 +128,8 @@ def bench_json() -> Any:
 
 @contextlib.contextmanager
 def _relay_in_thread(upstream: Server, window: float) -> Iterator[RunningRelay]:
-    """A LossyRelay on its own event loop in a thread, so bench can run in the test's thread."""
-    ready = threading.Event()
-    holder: dict[str, Any] = {}
-
-    async def serve() -> None:
-        holder["stop"] = asyncio.Event()
-        async with LossyRelay((upstream.host, upstream.port), window=window) as relay:
-            holder["relay"] = relay
-            ready.set()
-            await holder["stop"].wait()
-
-    def run() -> None:
-        loop = asyncio.new_event_loop()
-        holder["loop"] = loop
-        try:
-            loop.run_until_complete(serve())
-        finally:
-            ready.set()
-            loop.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    ready.wait(10)
-    if "relay" not in holder:
-        pytest.fail("the lossy relay did not start")
-    relay: LossyRelay = holder["relay"]
-    try:
+    with relayutil.relay_in_thread((upstream.host, upstream.port), window) as relay:
         yield RunningRelay(relay, Server("127.0.0.1", relay.port))
-    finally:
-        holder["loop"].call_soon_threadsafe(holder["stop"].set)
-        thread.join(10)
 
 
 def _bench_json(*argv: str) -> dict[str, Any]:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from clusterdns.bench.lab import LossyRelay
+import relayutil
 from clusterdns.cli import main
 from clusterdns.cluster import sample_cluster_path
 from serverutil import RunningServer, running
@@ -48,43 +46,9 @@ def pod_resolv_conf(tmp_path: Path) -> Path:
     return path
 
 
-@contextlib.contextmanager
-def _relay(upstream: tuple[str, int], window: float) -> Iterator[LossyRelay]:
-    """A LossyRelay on its own loop in a thread, so the doctor runs in the test's thread."""
-    ready = threading.Event()
-    holder: dict[str, Any] = {}
-
-    async def serve() -> None:
-        holder["stop"] = asyncio.Event()
-        async with LossyRelay(upstream, window=window) as relay:
-            holder["relay"] = relay
-            ready.set()
-            await holder["stop"].wait()
-
-    def run() -> None:
-        loop = asyncio.new_event_loop()
-        holder["loop"] = loop
-        try:
-            loop.run_until_complete(serve())
-        finally:
-            ready.set()
-            loop.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    ready.wait(10)
-    if "relay" not in holder:
-        pytest.fail("the lossy relay did not start")
-    try:
-        yield holder["relay"]
-    finally:
-        holder["loop"].call_soon_threadsafe(holder["stop"].set)
-        thread.join(10)
-
-
 @pytest.fixture
 def lossy_relay() -> Any:
-    return _relay
+    return relayutil.relay_in_thread
 
 
 def _doctor_json(*argv: str) -> tuple[int, dict[str, Any]]:
