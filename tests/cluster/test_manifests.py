@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ from clusterdns.cluster.manifests import (
     load_manifests,
     state_from_documents,
 )
-from clusterdns.cluster.model import ClusterState, ServicePort
+from clusterdns.cluster.model import ServicePort
 from clusterdns.errors import ManifestError
 
 NS = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}
@@ -240,30 +238,6 @@ def test_missing_path_raises() -> None:
 # ---------------------------------------------------------------- watcher
 
 
-class Collector:
-    def __init__(self) -> None:
-        self.states: list[ClusterState] = []
-        self.problems: list[Problem] = []
-        self.lock = threading.Lock()
-
-    def on_change(self, state: ClusterState, _problems: list[Problem]) -> None:
-        with self.lock:
-            self.states.append(state)
-
-    def on_problem(self, problem: Problem) -> None:
-        with self.lock:
-            self.problems.append(problem)
-
-    def wait_for(self, predicate, deadline: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-        end = time.monotonic() + deadline
-        while time.monotonic() < end:
-            with self.lock:
-                if predicate(self):
-                    return
-            time.sleep(0.02)
-        raise AssertionError("condition not reached before the deadline")
-
-
 def _write(path: Path, objects: list[dict[str, object]]) -> None:
     path.write_text(yaml.safe_dump_all(objects))
     # make the change visible even on filesystems with coarse mtimes
@@ -271,63 +245,59 @@ def _write(path: Path, objects: list[dict[str, object]]) -> None:
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
 
 
-def test_watcher_delivers_changes_and_keeps_last_good_file(tmp_path: Path) -> None:
+def _changed(changes: list) -> dict[tuple[str, str, str], object]:  # type: ignore[type-arg]
+    return dict(changes)
+
+
+def test_watcher_turns_file_changes_into_object_changes_and_keeps_last_good_file(
+    tmp_path: Path,
+) -> None:
     a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
     _write(a, [NS, svc("one", "10.0.0.1")])
     _write(b, [svc("two", "10.0.0.2")])
-    got = Collector()
-    watcher = ManifestWatcher(tmp_path, got.on_change, interval=0.05, on_problem=got.on_problem)
-    watcher.start()
-    try:
-        assert len(got.states) == 1  # the first state is there when start() returns
-        assert set(got.states[0].services) == {("shop", "one"), ("shop", "two")}
+    problems: list[Problem] = []
+    watcher = ManifestWatcher(tmp_path, on_problem=problems.append)
+    first = _changed(watcher.poll())
+    assert set(first) == {
+        ("Namespace", "", "shop"),
+        ("Service", "shop", "one"),
+        ("Service", "shop", "two"),
+    }
+    assert watcher.poll() == []  # nothing changed, nothing re-read
 
-        _write(a, [NS, svc("one", "10.0.0.11")])
-        got.wait_for(lambda g: g.states[-1].service("shop", "one").cluster_ips == ("10.0.0.11",))
+    _write(a, [NS, svc("one", "10.0.0.11")])
+    changed = _changed(watcher.poll())
+    assert list(changed) == [("Service", "shop", "one")]  # only the object that changed
+    assert changed[("Service", "shop", "one")].cluster_ips == ("10.0.0.11",)  # type: ignore[attr-defined]
 
-        a.write_text("kind: Service\nmetadata: [broken\n")  # a half-saved edit
-        _write(b, [svc("two", "10.0.0.22")])
-        got.wait_for(lambda g: g.states[-1].service("shop", "two").cluster_ips == ("10.0.0.22",))
-        last = got.states[-1]
-        assert last.service("shop", "one").cluster_ips == (
-            "10.0.0.11",
-        )  # a.yaml's last good content
-        assert any(p.file == str(a) and "not valid YAML" in p.message for p in got.problems)
+    a.write_text("kind: Service\nmetadata: [broken\n")  # a half-saved edit
+    _write(b, [svc("two", "10.0.0.22")])
+    changed = _changed(watcher.poll())
+    assert list(changed) == [("Service", "shop", "two")]  # a.yaml's last good content stays
+    assert watcher.state().service("shop", "one").cluster_ips == ("10.0.0.11",)  # type: ignore[union-attr]
+    assert any(p.file == str(a) and "not valid YAML" in p.message for p in problems)
 
-        b.unlink()
-        got.wait_for(lambda g: g.states[-1].service("shop", "two") is None)
-        assert got.states[-1].service("shop", "one") is not None
-    finally:
-        watcher.stop()
-
-
-def test_watcher_poll_reports_nothing_when_nothing_changed(tmp_path: Path) -> None:
-    _write(tmp_path / "a.yaml", [svc("one")])
-    got = Collector()
-    watcher = ManifestWatcher(tmp_path / "a.yaml", got.on_change, on_problem=got.on_problem)
-    assert watcher.poll() is True
-    assert watcher.poll() is False
-    assert len(got.states) == 1
+    b.unlink()
+    assert watcher.poll() == [(("Service", "shop", "two"), None)]
+    assert watcher.state().service("shop", "one") is not None
 
 
-def test_watcher_as_asyncio_task(tmp_path: Path) -> None:
-    import asyncio
+def test_watcher_an_object_moved_between_files_is_not_removed(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    _write(a, [svc("one", "10.0.0.1")])
+    watcher = ManifestWatcher(tmp_path)
+    watcher.poll()
+    _write(b, [svc("one", "10.0.0.1")])
+    a.unlink()
+    assert watcher.poll() == []  # same object, now from b.yaml: nothing to change
+    assert watcher.state().service("shop", "one") is not None
 
-    _write(tmp_path / "a.yaml", [svc("one")])
-    got = Collector()
 
-    async def scenario() -> None:
-        watcher = ManifestWatcher(tmp_path, got.on_change, interval=0.05, on_problem=got.on_problem)
-        task = asyncio.create_task(watcher.run())
-        try:
-            end = time.monotonic() + 10
-            while not got.states and time.monotonic() < end:
-                await asyncio.sleep(0.02)
-            _write(tmp_path / "b.yaml", [svc("two", "10.0.0.2")])
-            while len(got.states) < 2 and time.monotonic() < end:
-                await asyncio.sleep(0.02)
-        finally:
-            task.cancel()
-
-    asyncio.run(scenario())
-    assert got.states[-1].service("shop", "two") is not None
+def test_watcher_reports_a_bad_object_once_per_change(tmp_path: Path) -> None:
+    bad = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x", "namespace": "shop"}}
+    _write(tmp_path / "a.yaml", [bad, svc("one", "10.0.0.1")])
+    problems: list[Problem] = []
+    watcher = ManifestWatcher(tmp_path, on_problem=problems.append)
+    assert [k for k, _ in watcher.poll()] == [("Service", "shop", "one")]
+    watcher.poll()
+    assert [p.object for p in problems] == ["Service shop/x"]

@@ -50,6 +50,24 @@ VALID = [
         {"fallthrough": ("in-addr.arpa.", "ip6.arpa.")},
     ),
     (
+        "kubeconfig with a context (CoreDNS README: kubeconfig KUBECONFIG [CONTEXT])",
+        k8s("cluster.local", options=(("kubeconfig", "/etc/kube.conf", "prod"),)),
+        {"kubeconfig": "/etc/kube.conf", "kubeconfig_context": "prod"},
+    ),
+    (
+        "endpoint and tls",
+        k8s(
+            "cluster.local",
+            options=(("endpoint", "https://10.0.0.1:6443"), ("tls", "c.crt", "c.key", "ca.crt")),
+        ),
+        {"endpoint": "https://10.0.0.1:6443", "tls": ("c.crt", "c.key", "ca.crt")},
+    ),
+    (
+        "startup_timeout",
+        k8s("cluster.local", options=(("startup_timeout", "30s"),)),
+        {"startup_timeout": 30.0},
+    ),
+    (
         "flags",
         k8s(
             "cluster.local",
@@ -124,14 +142,24 @@ INVALID = [
     ("only reverse zones", k8s("in-addr.arpa"), "non-reverse zone name must be used"),
     ("no zones", k8s(), "no zones"),
     (
-        "kubeconfig not built",
-        k8s("cluster.local", options=(("kubeconfig", "/x"),)),
-        "live Kubernetes API source is not built yet",
+        "endpoint not a URL",
+        k8s("cluster.local", options=(("endpoint", "k:6443"),)),
+        "must be an http:// or https:// URL",
     ),
     (
-        "endpoint not built",
-        k8s("cluster.local", options=(("endpoint", "https://k:6443"),)),
-        "not built yet",
+        "tls needs three files",
+        k8s("cluster.local", options=(("tls", "cert", "key"),)),
+        "wrong argument count",
+    ),
+    (
+        "kubeconfig takes a file and a context at most",
+        k8s("cluster.local", options=(("kubeconfig", "a", "b", "c"),)),
+        "wrong argument count",
+    ),
+    (
+        "client-go rate limits refused, not ignored",
+        k8s("cluster.local", options=(("apiserver_qps", "50"),)),
+        "not supported",
     ),
     (
         "ignore bad value",

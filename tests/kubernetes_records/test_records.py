@@ -8,23 +8,32 @@ import pytest
 
 from clusterdns.cluster.labels import parse_selector
 from clusterdns.cluster.model import ClusterState
+from clusterdns.dns.zone import ancestors, zone_of
 from clusterdns.plugins.kubernetes.options import KubernetesOptions
 from clusterdns.plugins.kubernetes.records import (
     RecordSet,
     apex_records,
     build_records,
-    existing_names,
     ns_addresses,
     pod_record,
-    records_for_service,
     reverse_records,
-    service_addresses,
+    service_records,
     srv_weight,
 )
 
 ZONES = ("cluster.local.", "in-addr.arpa.", "ip6.arpa.")
 OPTS = KubernetesOptions(zones=ZONES)
 NX = "NXDOMAIN"
+
+
+def existing_names(records: RecordSet, zones: tuple[str, ...]) -> set[str]:
+    """Every name that exists: the owners, and their ancestors down to their zone's apex."""
+    names = set(records)
+    for owner in records:
+        apex = zone_of(owner, zones)
+        if apex is not None:
+            names.update(ancestors(owner, apex))
+    return names
 
 
 def answer(records: RecordSet, name: str, rdtype: str, zones: tuple[str, ...] = ZONES) -> object:
@@ -549,18 +558,20 @@ def test_srv_weight_matches_coredns_float_floor(entries: int, weight: int) -> No
     assert srv_weight(entries) == max(1, int((100.0 / (100 * entries)) * 100))
 
 
-def test_records_for_service_is_the_slice_of_build_records(
+def test_service_records_are_the_slice_of_build_records(
     sample_state: ClusterState, records: RecordSet
 ) -> None:
-    part = records_for_service(sample_state, "shop", "db", OPTS)
+    part = service_records(sample_state, "shop", "db", OPTS, "cluster.local.")
     assert part
     assert all(o.endswith("db.shop.svc.cluster.local.") for o in part)
     assert {o: records[o] for o in part} == part
-    assert records_for_service(sample_state, "shop", "nope", OPTS) == {}
+    assert service_records(sample_state, "shop", "nope", OPTS, "cluster.local.") == {}
 
 
 def test_reverse_records_for_some_ips(sample_state: ClusterState, records: RecordSet) -> None:
-    ips = service_addresses(sample_state, "shop", "web")
+    ips = set(sample_state.service("shop", "web").cluster_ips)  # type: ignore[union-attr]
+    for subset in sample_state.endpoints_of("shop", "web"):
+        ips.update(ip for endpoint in subset.endpoints for ip in endpoint.addresses)
     assert ips == {"10.96.10.10", "10.244.1.10", "10.244.2.11", "10.244.1.12"}
     part = reverse_records(sample_state, OPTS, ips)
     assert set(part) == {

@@ -2,11 +2,12 @@
 
 ``kubectl get ns,svc,endpointslices,pods -A -o yaml`` prints a ``List``; people
 also keep multi-document YAML files, JSON, and directories of those.  The core,
-``state_from_documents``, takes already parsed documents and does no I/O: a bad
-object is skipped and reported as a ``Problem`` naming the file and the object
-(``Service shop/web``), the rest is kept.  ``load_manifests`` reads files;
-``ManifestWatcher`` polls them and hands over a new state when they change,
-keeping the last good content of a file that stops parsing.
+``objects_from_documents``, takes already parsed documents and does no I/O: a
+bad object is skipped and reported as a ``Problem`` naming the file and the
+object (``Service shop/web``), the rest is kept.  ``load_manifests`` reads files
+into a ``ClusterState`` snapshot (for the tools); ``ManifestWatcher`` polls them
+and turns what changed into per-object changes for the server's store, keeping
+the last good content of a file that stops parsing.
 
 A namespace that objects live in but that no Namespace object declares is
 implied: in a live cluster a Service cannot exist in a missing namespace, so a
@@ -15,13 +16,9 @@ partial dump (``kubectl get svc -A -o yaml``) behaves as the cluster it came fro
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
 import json
 import logging
 import os
-import re
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,37 +26,25 @@ from typing import Any
 
 import yaml
 
-from clusterdns.cluster.model import (
-    CLUSTER_IP,
-    EXTERNAL_NAME,
-    SERVICE_NAME_LABEL,
-    SERVICE_TYPES,
-    ClusterState,
-    Endpoint,
-    EndpointPort,
-    EndpointSubset,
-    Namespace,
-    Pod,
-    Service,
-    ServiceKey,
-    ServicePort,
-    labels_from,
+from clusterdns.cluster.model import ClusterState, EndpointSubset, Namespace, Pod, Service
+from clusterdns.cluster.objects import (
+    BadObject,
+    ObjectKey,
+    ServiceEndpoints,
+    Slim,
+    object_label,
+    project,
 )
 from clusterdns.errors import ManifestError
 
 log = logging.getLogger(__name__)
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
-PROTOCOLS = ("TCP", "UDP", "SCTP")
-#: the pre-publishNotReadyAddresses way to publish unready endpoints (DNS spec 2.1, "ready")
-TOLERATE_UNREADY = "service.alpha.kubernetes.io/tolerate-unready-endpoints"
-#: pods CoreDNS's informer never sees (its field selector drops them)
-FINISHED_POD_PHASES = ("Succeeded", "Failed", "Unknown")
-
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 _YamlLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+Change = tuple[ObjectKey, Slim | None]
+"""One object put (its projection) or removed (None)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,27 +61,94 @@ class Problem:
         return f"{where}{what}{self.message}"
 
 
-class _Bad(Exception):
-    """One object is wrong; the message says what (internal to this module)."""
-
-
 # ---------------------------------------------------------------- sans-I/O core
+
+
+def objects_from_documents(
+    docs: Iterable[tuple[str, Any]], *, pod_names: bool = True
+) -> tuple[dict[ObjectKey, Slim | None], list[Problem]]:
+    """The objects of ``(file, parsed document)`` pairs, by key; a later definition wins.
+
+    Documents may be single objects or lists (``kind: List`` or ``ServiceList``
+    and the like, whose items may omit their kind).  Kinds other than Namespace,
+    Service, EndpointSlice, Endpoints and Pod are ignored.  A value of None is an
+    object that gives DNS nothing (an FQDN slice, a finished pod).
+    """
+    objects: dict[ObjectKey, Slim | None] = {}
+    first_file: dict[ObjectKey, str] = {}
+    problems: list[Problem] = []
+    for file, doc in docs:
+        for obj in _objects(file, doc, problems):
+            kind = obj.get("kind")
+            if kind not in _KINDS:
+                continue
+            try:
+                key, slim = project(obj, pod_names=pod_names)
+            except BadObject as bad:
+                problems.append(Problem(file, _label_of(obj), str(bad)))
+                continue
+            if key in first_file:
+                problems.append(
+                    Problem(
+                        file,
+                        object_label(key),
+                        f"is defined again (first in {first_file[key]}); the later one is used",
+                    )
+                )
+            first_file.setdefault(key, file)
+            objects[key] = slim
+    return objects, problems
+
+
+_KINDS = ("Namespace", "Service", "EndpointSlice", "Endpoints", "Pod")
+
+
+def _label_of(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    kind = obj.get("kind")
+    if kind == "Namespace":
+        return f"{kind} {name}"
+    namespace = (meta.get("namespace") or "default") if isinstance(meta, dict) else ""
+    return f"{kind} {namespace}/{name}"
+
+
+def state_from_objects(objects: Mapping[ObjectKey, Slim | None]) -> ClusterState:
+    """A snapshot of projected objects, with implied namespaces and v1 Endpoints rules."""
+    namespaces: dict[str, Namespace] = {}
+    services: dict[tuple[str, str], Service] = {}
+    slices: dict[tuple[str, str], list[EndpointSubset]] = {}
+    legacy: dict[tuple[str, str], tuple[EndpointSubset, ...]] = {}
+    pods: dict[tuple[str, str], Pod] = {}
+    implied: list[str] = []
+    for (kind, namespace, name), obj in objects.items():
+        if namespace:
+            implied.append(namespace)
+        if isinstance(obj, Namespace):
+            namespaces[name] = obj
+        elif isinstance(obj, Service):
+            services[(namespace, name)] = obj
+        elif isinstance(obj, ServiceEndpoints) and kind == "EndpointSlice":
+            slices.setdefault(obj.service, []).extend(obj.subsets)
+        elif isinstance(obj, ServiceEndpoints):
+            legacy[obj.service] = obj.subsets
+        elif isinstance(obj, Pod):
+            pods[(namespace, name)] = obj
+    endpoints = {key: tuple(subsets) for key, subsets in slices.items()}
+    for key, subsets in legacy.items():
+        # v1 Endpoints only stand in for a service that has no EndpointSlice
+        endpoints.setdefault(key, subsets)
+    for namespace in implied:
+        namespaces.setdefault(namespace, Namespace(namespace))
+    return ClusterState.build(namespaces, services, endpoints, pods)
 
 
 def state_from_documents(
     docs: Iterable[tuple[str, Any]],
 ) -> tuple[ClusterState, list[Problem]]:
-    """Build a ClusterState from ``(file, parsed document)`` pairs.
-
-    Documents may be single objects or lists (``kind: List`` or ``ServiceList``
-    and the like, whose items may omit their kind).  Kinds other than Namespace,
-    Service, EndpointSlice, Endpoints and Pod are ignored.
-    """
-    builder = _StateBuilder()
-    for file, doc in docs:
-        for obj in _objects(file, doc, builder.problems):
-            builder.add(file, obj)
-    return builder.finish(), builder.problems
+    """A ClusterState from ``(file, parsed document)`` pairs, and the problems found."""
+    objects, problems = objects_from_documents(docs)
+    return state_from_objects(objects), problems
 
 
 def _objects(file: str, doc: Any, problems: list[Problem]) -> Iterator[dict[str, Any]]:
@@ -128,330 +180,6 @@ def _kind_of(value: Any) -> str:
     return {str: "a string", list: "a list", int: "a number", float: "a number"}.get(
         type(value), type(value).__name__
     )
-
-
-class _StateBuilder:
-    def __init__(self) -> None:
-        self.problems: list[Problem] = []
-        self.namespaces: dict[str, Namespace] = {}
-        self.services: dict[ServiceKey, Service] = {}
-        self.slices: dict[tuple[str, str], tuple[ServiceKey, EndpointSubset]] = {}
-        self.legacy: dict[ServiceKey, tuple[EndpointSubset, ...]] = {}
-        self.pods: dict[tuple[str, str], Pod] = {}
-        self.seen: dict[tuple[str, str, str], str] = {}  # (kind, ns, name) -> file
-
-    def add(self, file: str, obj: dict[str, Any]) -> None:
-        kind = obj.get("kind")
-        handler = _HANDLERS.get(kind) if isinstance(kind, str) else None
-        if handler is None:
-            return
-        meta = obj.get("metadata")
-        namespaced = kind != "Namespace"
-        name = meta.get("name") if isinstance(meta, dict) else None
-        namespace = (meta.get("namespace") or "default") if isinstance(meta, dict) else ""
-        label = f"{kind} {namespace}/{name}" if namespaced else f"{kind} {name}"
-        try:
-            if not isinstance(meta, dict) or not isinstance(name, str) or not name:
-                raise _Bad("has no metadata.name")
-            if namespaced and not _is_dns_label(namespace):
-                raise _Bad(f"metadata.namespace {namespace!r} is not a valid namespace name")
-            self._note_duplicate(file, str(kind), namespace if namespaced else "", name, label)
-            handler(self, obj, meta, namespace, name)
-        except _Bad as bad:
-            self.problems.append(Problem(file, label, str(bad)))
-
-    def _note_duplicate(self, file: str, kind: str, ns: str, name: str, label: str) -> None:
-        key = (kind, ns, name)
-        if key in self.seen:
-            first = self.seen[key]
-            self.problems.append(
-                Problem(file, label, f"is defined again (first in {first}); the later one is used")
-            )
-        self.seen[key] = file
-
-    def finish(self) -> ClusterState:
-        endpoints: dict[ServiceKey, list[EndpointSubset]] = {}
-        for service_key, subset in self.slices.values():
-            endpoints.setdefault(service_key, []).append(subset)
-        for service_key, subsets in self.legacy.items():
-            # v1 Endpoints only stand in for a service that has no EndpointSlice
-            if service_key not in endpoints:
-                endpoints[service_key] = list(subsets)
-        namespaces = dict(self.namespaces)
-        implied = [k[0] for k in self.services] + [k[0] for k in endpoints]
-        implied += [k[0] for k in self.pods]
-        for ns in implied:
-            namespaces.setdefault(ns, Namespace(ns))
-        return ClusterState.build(
-            namespaces,
-            self.services,
-            {k: tuple(v) for k, v in endpoints.items()},
-            self.pods,
-        )
-
-    # -- kinds
-
-    def add_namespace(self, obj: dict[str, Any], meta: dict[str, Any], _ns: str, name: str) -> None:
-        if not _is_dns_label(name):
-            raise _Bad(f"{name!r} is not a valid namespace name (RFC 1123 label)")
-        self.namespaces[name] = Namespace(name, _labels(meta))
-
-    def add_service(self, obj: dict[str, Any], meta: dict[str, Any], ns: str, name: str) -> None:
-        self.services[(ns, name)] = _service(meta, _mapping(obj, "spec"), ns, name)
-
-    def add_endpoint_slice(
-        self, obj: dict[str, Any], meta: dict[str, Any], ns: str, name: str
-    ) -> None:
-        labels = meta.get("labels") or {}
-        service_name = labels.get(SERVICE_NAME_LABEL) if isinstance(labels, dict) else None
-        if not service_name:
-            raise _Bad(f"has no {SERVICE_NAME_LABEL} label, so it belongs to no service")
-        address_type = obj.get("addressType", "IPv4")
-        if address_type == "FQDN":
-            return  # FQDN slices name hosts, not addresses: nothing for cluster DNS to serve
-        if address_type not in ("IPv4", "IPv6"):
-            raise _Bad(f"addressType {address_type!r} is not IPv4, IPv6 or FQDN")
-        subset = EndpointSubset(
-            endpoints=tuple(_slice_endpoints(obj.get("endpoints"), address_type)),
-            ports=tuple(_slice_ports(obj.get("ports"))),
-            source=f"EndpointSlice {name}",
-        )
-        self.slices[(ns, name)] = ((ns, str(service_name)), subset)
-
-    def add_endpoints(self, obj: dict[str, Any], meta: dict[str, Any], ns: str, name: str) -> None:
-        subsets = obj.get("subsets") or []
-        if not isinstance(subsets, list):
-            raise _Bad("subsets is not a list")
-        self.legacy[(ns, name)] = tuple(_legacy_subset(s, i, name) for i, s in enumerate(subsets))
-
-    def add_pod(self, obj: dict[str, Any], meta: dict[str, Any], ns: str, name: str) -> None:
-        spec = obj.get("spec") or {}
-        status = obj.get("status") or {}
-        if not isinstance(spec, dict) or not isinstance(status, dict):
-            raise _Bad("spec and status must be mappings")
-        if meta.get("deletionTimestamp") or status.get("phase") in FINISHED_POD_PHASES:
-            # CoreDNS ignores terminating and finished pods (object/pod.go, controller.go)
-            self.pods.pop((ns, name), None)
-            return
-        self.pods[(ns, name)] = Pod(
-            namespace=ns,
-            name=name,
-            ips=tuple(_pod_ips(status)),
-            host_network=bool(spec.get("hostNetwork", False)),
-            labels=_labels(meta),
-        )
-
-
-_HANDLERS: dict[str, Callable[[_StateBuilder, dict[str, Any], dict[str, Any], str, str], None]] = {
-    "Namespace": _StateBuilder.add_namespace,
-    "Service": _StateBuilder.add_service,
-    "EndpointSlice": _StateBuilder.add_endpoint_slice,
-    "Endpoints": _StateBuilder.add_endpoints,
-    "Pod": _StateBuilder.add_pod,
-}
-
-
-def _is_dns_label(name: str) -> bool:
-    return isinstance(name, str) and len(name) <= 63 and bool(_DNS_LABEL.match(name))
-
-
-def _mapping(obj: dict[str, Any], key: str) -> dict[str, Any]:
-    value = obj.get(key)
-    if not isinstance(value, dict):
-        raise _Bad(f"has no {key}" if value is None else f"{key} is not a mapping")
-    return value
-
-
-def _labels(meta: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    labels = meta.get("labels") or {}
-    if not isinstance(labels, dict):
-        raise _Bad("metadata.labels is not a mapping")
-    return labels_from({str(k): str(v) for k, v in labels.items()})
-
-
-_IPV4_TEXT = re.compile(
-    r"((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-)
-
-
-def _ip(value: Any, where: str, family: str | None = None) -> str:
-    if isinstance(value, str) and family != "IPv6" and _IPV4_TEXT.fullmatch(value):
-        return value  # the common case, without ipaddress's cost (50k-service clusters)
-    try:
-        address = ipaddress.ip_address(str(value))
-    except ValueError:
-        raise _Bad(f"{where}: {value!r} is not an IP address") from None
-    if family and f"IPv{address.version}" != family:
-        raise _Bad(f"{where}: {value} is not an {family} address")
-    return str(value)
-
-
-def _port_number(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        raise _Bad(f"{where}: port {value!r} is not a number from 1 to 65535")
-    return value
-
-
-def _protocol(value: Any, where: str) -> str:
-    protocol = "TCP" if value is None else value
-    if protocol not in PROTOCOLS:
-        raise _Bad(f"{where}: protocol {value!r} is not TCP, UDP or SCTP")
-    return str(protocol)
-
-
-def _port_name(value: Any, where: str) -> str:
-    if value in (None, ""):
-        return ""
-    if not _is_dns_label(value) or len(value) > 15:
-        raise _Bad(f"{where}: port name {value!r} is not a valid IANA service name")
-    return str(value)
-
-
-def _service(meta: dict[str, Any], spec: dict[str, Any], ns: str, name: str) -> Service:
-    if not _is_dns_label(name):
-        raise _Bad(f"{name!r} is not a valid service name (RFC 1035 label)")
-    svc_type = spec.get("type") or CLUSTER_IP
-    if svc_type not in SERVICE_TYPES:
-        raise _Bad(f"spec.type {svc_type!r} is not one of {', '.join(SERVICE_TYPES)}")
-    annotations = meta.get("annotations") or {}
-    tolerate = isinstance(annotations, dict) and annotations.get(TOLERATE_UNREADY) == "true"
-    common = {
-        "namespace": ns,
-        "name": name,
-        "type": svc_type,
-        "ports": tuple(_service_ports(spec.get("ports"))),
-        "publish_not_ready": bool(spec.get("publishNotReadyAddresses", False)) or tolerate,
-        "labels": _labels(meta),
-    }
-    if svc_type == EXTERNAL_NAME:
-        external = spec.get("externalName")
-        if not isinstance(external, str) or not external.strip("."):
-            raise _Bad("is type ExternalName but has no spec.externalName")
-        return Service(external_name=external.rstrip(".").lower(), **common)  # type: ignore[arg-type]
-    ips = spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
-    if not ips:
-        raise _Bad(
-            "has no spec.clusterIP: write the address the API server assigned, "
-            "or None for a headless service"
-        )
-    if not isinstance(ips, list):
-        raise _Bad("spec.clusterIPs is not a list")
-    if ips[0] == "None":
-        return Service(headless=True, **common)  # type: ignore[arg-type]
-    cluster_ips = tuple(_ip(ip, "spec.clusterIPs") for ip in ips)
-    return Service(cluster_ips=cluster_ips, **common)  # type: ignore[arg-type]
-
-
-def _service_ports(ports: Any) -> Iterator[ServicePort]:
-    if ports is None:
-        return
-    if not isinstance(ports, list):
-        raise _Bad("spec.ports is not a list")
-    for i, port in enumerate(ports):
-        where = f"spec.ports[{i}]"
-        if not isinstance(port, dict):
-            raise _Bad(f"{where} is not a mapping")
-        yield ServicePort(
-            name=_port_name(port.get("name"), where),
-            port=_port_number(port.get("port"), where),
-            protocol=_protocol(port.get("protocol"), where),
-        )
-
-
-def _slice_ports(ports: Any) -> Iterator[EndpointPort]:
-    if ports is None:
-        return
-    if not isinstance(ports, list):
-        raise _Bad("ports is not a list")
-    for i, port in enumerate(ports):
-        where = f"ports[{i}]"
-        if not isinstance(port, dict):
-            raise _Bad(f"{where} is not a mapping")
-        number = port.get("port")
-        yield EndpointPort(
-            name=_port_name(port.get("name"), where),
-            port=None if number is None else _port_number(number, where),
-            protocol=_protocol(port.get("protocol"), where),
-        )
-
-
-def _slice_endpoints(endpoints: Any, family: str) -> Iterator[Endpoint]:
-    if endpoints is None:
-        return
-    if not isinstance(endpoints, list):
-        raise _Bad("endpoints is not a list")
-    for i, ep in enumerate(endpoints):
-        where = f"endpoints[{i}]"
-        if not isinstance(ep, dict):
-            raise _Bad(f"{where} is not a mapping")
-        addresses = ep.get("addresses")
-        if not isinstance(addresses, list) or not addresses:
-            raise _Bad(f"{where} has no addresses")
-        conditions = ep.get("conditions") or {}
-        ready = conditions.get("ready") if isinstance(conditions, dict) else None
-        target = ep.get("targetRef") or {}
-        yield Endpoint(
-            addresses=tuple(_ip(a, f"{where}.addresses", family) for a in addresses),
-            hostname=_hostname(ep.get("hostname"), where),
-            node_name=str(ep.get("nodeName") or ""),
-            # an unset ready condition means "unknown", which consumers treat as ready
-            ready=ready is None or bool(ready),
-            target_name=str(target.get("name") or "") if isinstance(target, dict) else "",
-            target_kind=str(target.get("kind") or "") if isinstance(target, dict) else "",
-        )
-
-
-def _hostname(value: Any, where: str) -> str:
-    if value in (None, ""):
-        return ""
-    if not _is_dns_label(value):
-        raise _Bad(f"{where}: hostname {value!r} is not a valid DNS label")
-    return str(value)
-
-
-def _legacy_subset(subset: Any, index: int, name: str) -> EndpointSubset:
-    where = f"subsets[{index}]"
-    if not isinstance(subset, dict):
-        raise _Bad(f"{where} is not a mapping")
-    endpoints = []
-    for field_name, ready in (("addresses", True), ("notReadyAddresses", False)):
-        addresses = subset.get(field_name) or []
-        if not isinstance(addresses, list):
-            raise _Bad(f"{where}.{field_name} is not a list")
-        for i, address in enumerate(addresses):
-            at = f"{where}.{field_name}[{i}]"
-            if not isinstance(address, dict):
-                raise _Bad(f"{at} is not a mapping")
-            target = address.get("targetRef") or {}
-            endpoints.append(
-                Endpoint(
-                    addresses=(_ip(address.get("ip"), at),),
-                    hostname=_hostname(address.get("hostname"), at),
-                    node_name=str(address.get("nodeName") or ""),
-                    ready=ready,
-                    target_name=str(target.get("name") or "") if isinstance(target, dict) else "",
-                    target_kind=str(target.get("kind") or "") if isinstance(target, dict) else "",
-                )
-            )
-    ports = subset.get("ports") or []
-    if not isinstance(ports, list):
-        raise _Bad(f"{where}.ports is not a list")
-    return EndpointSubset(
-        endpoints=tuple(endpoints),
-        ports=tuple(_slice_ports(ports)),
-        source=f"Endpoints {name}",
-    )
-
-
-def _pod_ips(status: dict[str, Any]) -> Iterator[str]:
-    seen = []
-    if status.get("podIP"):
-        seen.append(_ip(status["podIP"], "status.podIP"))
-    for i, entry in enumerate(status.get("podIPs") or []):
-        ip = entry.get("ip") if isinstance(entry, dict) else None
-        if ip and ip not in seen:
-            seen.append(_ip(ip, f"status.podIPs[{i}]"))
-    yield from seen
 
 
 # ---------------------------------------------------------------- files
@@ -518,7 +246,6 @@ def _without_file(message: str, file: str) -> str:
 
 # ---------------------------------------------------------------- watching
 
-StateCallback = Callable[[ClusterState, list[Problem]], None]
 ProblemCallback = Callable[[Problem], None]
 _Signature = tuple[int, int, int]  # mtime_ns, size, inode
 
@@ -526,7 +253,7 @@ _Signature = tuple[int, int, int]  # mtime_ns, size, inode
 @dataclass(slots=True)
 class _FileState:
     signature: _Signature
-    docs: list[Any]
+    objects: dict[ObjectKey, Slim | None]
 
 
 def _log_problem(problem: Problem) -> None:
@@ -534,123 +261,92 @@ def _log_problem(problem: Problem) -> None:
 
 
 class ManifestWatcher:
-    """Poll manifest files every ``interval`` seconds; deliver a new state when it changes.
+    """Turn changes of manifest files into per-object changes.
 
-    Change is seen from each file's mtime, size and inode (no extra dependency,
-    works on ConfigMap mounts).  When a file stops parsing, its last good
-    content is kept and the problem reported, so a half-saved edit never
-    empties the zone.  ``on_change(state, problems)`` receives the state and the
-    object problems found in it; ``on_problem`` receives file-level problems
-    (default: a warning in the log).
+    ``poll()`` looks at the files (mtime, size and inode: no extra dependency,
+    works on ConfigMap mounts), re-reads only the files that changed, and
+    returns the objects put or removed since the last poll (the first poll
+    returns every object), or None while the path does not exist.  When a file stops parsing, its last good content
+    is kept and the problem reported, so a half-saved edit never empties the
+    zone.  An object defined in two files is taken from the later file.
 
-    Use ``poll()`` directly, ``start()``/``stop()`` for a thread, or
-    ``await run()`` as an asyncio task (the callback then runs on the loop).
+    ``poll`` reads files: call it off the event loop.
     """
 
     def __init__(
         self,
         path: str | os.PathLike[str],
-        on_change: StateCallback,
         *,
         interval: float = 1.0,
         on_problem: ProblemCallback = _log_problem,
+        pod_names: bool = True,
     ) -> None:
         self.path = Path(path)
         self.interval = interval
-        self.on_change = on_change
         self.on_problem = on_problem
-        self.state: ClusterState | None = None
-        self.problems: list[Problem] = []
+        self.pod_names = pod_names
+        self.served: dict[ObjectKey, Slim | None] = {}
         self._files: dict[Path, _FileState] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def poll(self) -> bool:
-        """Look once; deliver and return True when the state changed."""
-        result = self._check()
-        if result is None:
-            return False
-        self._deliver(*result)
-        return True
-
-    def _check(self) -> tuple[ClusterState, list[Problem]] | None:
+    def poll(self) -> list[Change] | None:
+        """The changes since the last poll; None when the path cannot be read at all."""
         try:
             files = manifest_files(self.path)
         except ManifestError as err:
             self.on_problem(Problem(str(self.path), "", f"{err}; keeping the last state"))
             return None
-        changed = set(self._files) != set(files)
-        for file in files:
-            changed |= self._refresh(file)
+        touched: set[ObjectKey] = set()
         for gone in set(self._files) - set(files):
-            del self._files[gone]
-        if not changed and self.state is not None:
-            return None
-        docs = [(str(f), doc) for f in files if f in self._files for doc in self._files[f].docs]
-        state, problems = state_from_documents(docs)
-        if state == self.state:
-            return None
-        return state, problems
+            touched.update(self._files.pop(gone).objects)
+        for file in files:
+            touched.update(self._refresh(file))
+        order = [self._files[f] for f in files if f in self._files]
+        changes: list[Change] = []
+        for key in touched:
+            # the last file (in name order) that defines the object wins
+            obj = next((f.objects[key] for f in reversed(order) if key in f.objects), _ABSENT)
+            held = self.served.get(key, _ABSENT)
+            if obj is _ABSENT:
+                if held is not _ABSENT:
+                    del self.served[key]
+                    changes.append((key, None))
+            elif obj != held:
+                self.served[key] = obj
+                changes.append((key, obj))
+        return changes
 
-    def _refresh(self, file: Path) -> bool:
+    def state(self) -> ClusterState:
+        """A snapshot of what the polls so far have served."""
+        return state_from_objects(self.served)
+
+    def _refresh(self, file: Path) -> Iterable[ObjectKey]:
+        """Re-read ``file`` if it changed; the keys it defined before and defines now."""
         try:
             st = file.stat()
         except OSError:
-            return False  # vanished between listing and stat: the next poll sees it gone
+            return ()  # vanished between listing and stat: the next poll sees it gone
         signature = (st.st_mtime_ns, st.st_size, st.st_ino)
         known = self._files.get(file)
         if known is not None and known.signature == signature:
-            return False
+            return ()
         try:
             docs = read_file(file)
         except ManifestError as err:
             kept = "keeping its last good content" if known else "skipping it"
             self.on_problem(Problem(str(file), "", f"{_without_file(str(err), str(file))}; {kept}"))
             # remember the signature so a broken file is reported once, not every poll
-            self._files[file] = _FileState(signature, known.docs if known else [])
-            return False
-        self._files[file] = _FileState(signature, docs)
-        return True
+            self._files[file] = _FileState(signature, known.objects if known else {})
+            return ()
+        objects, problems = objects_from_documents(
+            ((str(file), doc) for doc in docs), pod_names=self.pod_names
+        )
+        for problem in problems:
+            self.on_problem(problem)
+        self._files[file] = _FileState(signature, objects)
+        return set(objects) | set(known.objects if known else ())
 
-    def _deliver(self, state: ClusterState, problems: list[Problem]) -> None:
-        self.state = state
-        self.problems = problems
-        self.on_change(state, problems)
 
-    # -- thread
-
-    def start(self) -> None:
-        """Poll once now (so the first state is there on return), then in a daemon thread."""
-        self.poll()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="manifest-watcher", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.poll()
-            except Exception:  # a bug in a callback must not end the watch
-                log.exception("manifest watcher: poll failed")
-
-    # -- asyncio
-
-    async def run(self) -> None:
-        """Poll forever (cancel the task to stop); reading and parsing happen off the loop."""
-        while True:
-            try:
-                result = await asyncio.to_thread(self._check)
-                if result is not None:
-                    self._deliver(*result)
-            except Exception:
-                log.exception("manifest watcher: poll failed")
-            await asyncio.sleep(self.interval)
+_ABSENT: Any = object()
 
 
 def documents_of(objects: Iterable[Mapping[str, Any]], file: str = "") -> list[tuple[str, Any]]:
@@ -659,11 +355,14 @@ def documents_of(objects: Iterable[Mapping[str, Any]], file: str = "") -> list[t
 
 
 __all__ = [
+    "Change",
     "ManifestWatcher",
     "Problem",
     "documents_of",
     "load_manifests",
     "manifest_files",
+    "objects_from_documents",
     "parse_text",
     "state_from_documents",
+    "state_from_objects",
 ]

@@ -3,15 +3,19 @@
 Only the fields cluster DNS reads are kept (as CoreDNS's ``plugin/kubernetes/object``
 does): a namespace's name and labels; a service's type, cluster IPs, ports and
 ExternalName; the addresses, hostnames and readiness of its endpoints; a pod's IPs.
-A ``ClusterState`` is one consistent snapshot of all of them (its mappings are never mutated once
-built; it compares by value, it is not hashable); sources (manifests on
-disk, later the live API) build a new one when something changes.
+A ``ClusterState`` is one consistent snapshot of all of them (its mappings are
+never mutated once built; it compares by value), used by the tools; the server
+keeps a ``ClusterStore`` (``cluster/store.py``) that changes one object at a time.
+Both answer the ``ClusterView`` questions the record rules ask.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 #: the label an EndpointSlice carries to name its Service (discovery.k8s.io/v1)
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
@@ -82,12 +86,10 @@ class EndpointPort:
 class Endpoint:
     addresses: tuple[str, ...]
     hostname: str = ""
-    node_name: str = ""
     #: conditions.ready; an unset condition counts as ready (discovery.k8s.io/v1 API docs)
     ready: bool = True
     #: name of the targetRef (the pod, normally), for ``endpoint_pod_names``
     target_name: str = ""
-    target_kind: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +98,6 @@ class EndpointSubset:
 
     endpoints: tuple[Endpoint, ...]
     ports: tuple[EndpointPort, ...] = ()
-    source: str = ""  # "EndpointSlice <name>" or "Endpoints <name>", for messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +108,47 @@ class Pod:
     ips: tuple[str, ...]
     host_network: bool = False
     labels: Labels = ()
+
+
+class ClusterView(Protocol):
+    """What the record rules read of the cluster: a snapshot or the live store.
+
+    Addresses passed to ``services_at`` and ``endpoint_services_at`` are canonical
+    (``canonical_ip``); ``pods_at`` compares text, as CoreDNS's pod index does.
+    """
+
+    @property
+    def namespaces(self) -> Mapping[str, Namespace]: ...
+    @property
+    def services(self) -> Mapping[ServiceKey, Service]: ...
+    def namespace(self, name: str) -> Namespace | None: ...
+    def service(self, namespace: str, name: str) -> Service | None: ...
+    def endpoints_of(self, namespace: str, name: str) -> tuple[EndpointSubset, ...]: ...
+    def services_at(self, ip: str) -> Iterable[ServiceKey]:
+        """Services that have ``ip`` among their cluster IPs, oldest first."""
+        ...
+
+    def endpoint_services_at(self, ip: str) -> Iterable[ServiceKey]:
+        """Services whose endpoints hold ``ip``."""
+        ...
+
+    def pods_at(self, ip: str) -> tuple[Pod, ...]:
+        """Pods whose status.podIP is ``ip``, as written."""
+        ...
+
+
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"{_OCTET}(\.{_OCTET}){{3}}")
+
+
+def is_ipv4_text(text: str) -> bool:
+    """A dotted quad in canonical form (no leading zeros): the cheap test for the hot loops."""
+    return _IPV4.fullmatch(text) is not None
+
+
+def canonical_ip(ip: str) -> str:
+    """The one spelling of an address that indexes use (IPv6 compressed, lower-case)."""
+    return ip if is_ipv4_text(ip) else str(ipaddress.ip_address(ip))
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +166,10 @@ class ClusterState:
     services: Mapping[ServiceKey, Service] = field(default_factory=dict)
     endpoints: Mapping[ServiceKey, tuple[EndpointSubset, ...]] = field(default_factory=dict)
     pods_by_ip: Mapping[str, tuple[Pod, ...]] = field(default_factory=dict)
+    #: address -> services, built on first use (a snapshot never changes)
+    _by_ip: dict[str, tuple[list[ServiceKey], list[ServiceKey]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def build(
@@ -150,10 +196,30 @@ class ClusterState:
     def endpoints_of(self, namespace: str, name: str) -> tuple[EndpointSubset, ...]:
         return self.endpoints.get((namespace, name), ())
 
-    def pods(self) -> Iterator[Pod]:
-        seen: set[tuple[str, str]] = set()
-        for pods in self.pods_by_ip.values():
-            for pod in pods:
-                if (pod.namespace, pod.name) not in seen:
-                    seen.add((pod.namespace, pod.name))
-                    yield pod
+    def namespace(self, name: str) -> Namespace | None:
+        return self.namespaces.get(name)
+
+    def pods_at(self, ip: str) -> tuple[Pod, ...]:
+        return tuple(self.pods_by_ip.get(ip, ()))
+
+    def services_at(self, ip: str) -> Iterable[ServiceKey]:
+        return self._ip_index().get(ip, ([], []))[0]
+
+    def endpoint_services_at(self, ip: str) -> Iterable[ServiceKey]:
+        return self._ip_index().get(ip, ([], []))[1]
+
+    def _ip_index(self) -> dict[str, tuple[list[ServiceKey], list[ServiceKey]]]:
+        index = self._by_ip
+        if index or not (self.services or self.endpoints):
+            return index
+        for key, svc in self.services.items():
+            for ip in svc.cluster_ips:
+                index.setdefault(canonical_ip(ip), ([], []))[0].append(key)
+        for key, subsets in self.endpoints.items():
+            for subset in subsets:
+                for endpoint in subset.endpoints:
+                    for ip in endpoint.addresses:
+                        holders = index.setdefault(canonical_ip(ip), ([], []))[1]
+                        if key not in holders:
+                            holders.append(key)
+        return index

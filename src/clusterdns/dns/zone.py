@@ -1,17 +1,26 @@
-"""Authoritative data as a table of compiled answers (RFC 1034 4.3.2, RFC 2308).
+"""Authoritative data as compiled answers (RFC 1034 4.3.2, RFC 2308).
 
 A ``RecordTable`` holds records as zone-file text per owner name and answers
 ``lookup(name, qtype)`` with a ready ``Answer``.  Answers are compiled the
 first time they are asked for and kept until a record they were built from
-changes, so a change to one service touches only its own names and the
-answers that pointed at them (a CNAME chased into it, an SRV whose targets'
-addresses went into the additional section).
+changes.
+
+Validity is tracked per *base* name with a version cell (``Versions``): an
+answer remembers the cell of its base and the version it was built at, and is
+stale once the cell moves on.  A change bumps the cells it touches, in time
+proportional to the change; nothing is searched or swept.  The server's
+memo keeps the same (cell, version) pair with each reply it stores, so a
+bump retires memoized replies too.  By default every name is its own base;
+a subclass that computes records lazily (the kubernetes zone) can group the
+names of one service under one base and bump them together.
+
+Both caches are bounded and evict their oldest entries one at a time.
 """
 
 from __future__ import annotations
 
 import io
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -34,7 +43,16 @@ from clusterdns.dns.wire import (
 
 FOUND, NODATA, MISSING = "found", "nodata", "nxdomain"
 MAX_CNAME_CHAIN = 8
-MAX_COMPILED = 200_000  # bounds memory when clients ask random types of existing names
+#: names whose compiled answers are kept (clients asking random names cannot grow it)
+MAX_COMPILED = 200_000
+#: base names with a validity cell
+MAX_CELLS = 400_000
+
+Rows = tuple[tuple[int, int, str], ...]
+"""The records of one owner: (type code, TTL, rdata text), sorted."""
+
+Cell = list[int]
+"""A validity cell: one mutable version number shared by every answer built on a base."""
 
 
 class RecordLike(Protocol):
@@ -59,6 +77,13 @@ class Record:
 class Result:
     status: str  # FOUND, NODATA or MISSING (NXDOMAIN)
     answer: Answer
+    #: valid while ``cell[0] == version``
+    cell: Cell
+    version: int
+
+    @property
+    def guard(self) -> tuple[Cell, int]:
+        return (self.cell, self.version)
 
 
 def zone_of(name: str, zones: Iterable[str]) -> str | None:
@@ -83,126 +108,186 @@ def ancestors(name: str, apex: str) -> list[str]:
     return out
 
 
+def rows_of(records: Iterable[RecordLike]) -> Rows:
+    return tuple(sorted({(_type_code(r.rdtype), r.ttl, r.rdata) for r in records}))
+
+
+class Versions:
+    """Validity cells by base name, bounded: an evicted cell is bumped on its way out."""
+
+    __slots__ = ("_cells", "capacity")
+
+    def __init__(self, capacity: int = MAX_CELLS) -> None:
+        self._cells: OrderedDict[str, Cell] = OrderedDict()
+        self.capacity = capacity
+
+    def cell(self, base: str) -> Cell:
+        cell = self._cells.get(base)
+        if cell is None:
+            if len(self._cells) >= self.capacity:
+                _, oldest = self._cells.popitem(last=False)
+                oldest[0] += 1
+            cell = self._cells[base] = [0]
+        return cell
+
+    def bump(self, base: str) -> bool:
+        """Retire every answer built on ``base``; False when none was ever built."""
+        cell = self._cells.get(base)
+        if cell is None:
+            return False
+        cell[0] += 1
+        return True
+
+    def bump_all(self) -> None:
+        for cell in self._cells.values():
+            cell[0] += 1
+
+    def __len__(self) -> int:
+        return len(self._cells)
+
+
 class RecordTable:
     """Records by owner, for one or more zones, compiled to answers on demand."""
 
-    def __init__(self, zones: Iterable[str]) -> None:
+    def __init__(self, zones: Iterable[str], *, max_compiled: int = MAX_COMPILED) -> None:
         self.zones = tuple(zones)
-        self._records: dict[str, tuple[tuple[int, int, str], ...]] = {}
+        self._records: dict[str, Rows] = {}
         self._descendants: Counter[str] = Counter()
-        self._compiled: dict[str, dict[int, Result]] = {}
+        self._compiled: OrderedDict[str, tuple[Cell, int, dict[int, Result]]] = OrderedDict()
+        self._max_compiled = max_compiled
         self._dependents: dict[str, set[str]] = {}
         self._negative: dict[tuple[str, int], Answer] = {}
-        self.generation = 0
+        self.versions = Versions()
+
+    # -- where records come from (a lazy subclass overrides these) ----------
+
+    def rows(self, owner: str) -> Rows | None:
+        """The records at ``owner``; None when it has none (it may still be an empty non-terminal)."""
+        return self._records.get(owner)
+
+    def exists(self, name: str) -> bool:
+        """Has records, or is an empty non-terminal above names that do (RFC 8020)."""
+        return name in self._records or self._descendants[name] > 0
+
+    def base_of(self, name: str, apex: str) -> str:
+        """The name whose validity cell answers for ``name`` carry."""
+        return name
 
     # -- changing the data -------------------------------------------------
 
     def replace(self, owner: str, records: Iterable[RecordLike] | None) -> None:
-        """Set the records of ``owner``; forget the answers built from it.
+        """Set the records of ``owner``; retire the answers built from it.
 
         ``None`` removes the name; an empty list keeps it as a name that exists
         with no data (NODATA for every type, RFC 8020).
         """
-        rows = (
-            None
-            if records is None
-            else tuple(sorted({(_type_code(r.rdtype), r.ttl, r.rdata) for r in records}))
-        )
+        rows = None if records is None else rows_of(records)
         old = self._records.get(owner)
         if old == rows and (rows is not None or owner not in self._records):
             return
         apex = zone_of(owner, self.zones)
         if apex is None:
             raise ValueError(f"{owner} is outside the zones {', '.join(self.zones)}")
-        if old is None and rows is not None and owner not in self._records:
-            self._descendants.update(ancestors(owner, apex))
-        elif owner in self._records and rows is None:
+        flipped: list[str] = []
+        if rows is not None and owner not in self._records:
+            for name in ancestors(owner, apex):
+                self._descendants[name] += 1
+                if self._descendants[name] == 1:
+                    flipped.append(name)
+        elif rows is None and owner in self._records:
             for name in ancestors(owner, apex):
                 left = self._descendants[name] - 1
                 if left > 0:
                     self._descendants[name] = left
                 else:
                     del self._descendants[name]
+                    flipped.append(name)
         if rows is not None:
             self._records[owner] = rows
         else:
             self._records.pop(owner, None)
-        if owner == apex:
-            self._negative = {k: v for k, v in self._negative.items() if k[0] != apex}
-        self._forget(owner)
-        self.generation += 1
+        self.changed(owner, apex)
+        for name in flipped:  # an empty non-terminal appeared or went away
+            self.changed(name, apex)
 
     def replace_many(self, changes: Mapping[str, Iterable[RecordLike] | None]) -> None:
         for owner, records in changes.items():
             self.replace(owner, records)
 
-    def owners(self) -> list[str]:
-        return list(self._records)
+    def changed(self, name: str, apex: str) -> None:
+        """Retire the answers at ``name`` and those built from it (CNAME chasers, glue)."""
+        if name == apex:
+            # the SOA is in every negative answer of the zone
+            self._negative = {k: v for k, v in self._negative.items() if k[0] != apex}
+            self.versions.bump_all()
+            return
+        self._bump(self.base_of(name, apex), set())
 
-    def records(self, owner: str) -> tuple[tuple[int, int, str], ...] | None:
-        return self._records.get(owner)
-
-    def _forget(self, owner: str) -> None:
-        self._compiled.pop(owner, None)
-        for dependent in self._dependents.pop(owner, ()):
-            self._compiled.pop(dependent, None)
+    def _bump(self, base: str, seen: set[str]) -> None:
+        seen.add(base)
+        self.versions.bump(base)
+        for dependent in self._dependents.pop(base, ()):
+            if dependent not in seen:
+                self._bump(dependent, seen)
 
     # -- answering ---------------------------------------------------------
 
-    def exists(self, name: str) -> bool:
-        """Has records, or is an empty non-terminal above names that do (RFC 8020)."""
-        return name in self._records or self._descendants[name] > 0
-
     def lookup(self, name: str, qtype: int) -> Result | None:
         """The answer for ``name``/``qtype``, or None when ``name`` is outside our zones."""
-        per_name = self._compiled.get(name)
-        if per_name is not None:
-            hit = per_name.get(qtype)
+        entry = self._compiled.get(name)
+        if entry is not None and entry[0][0] == entry[1]:
+            hit = entry[2].get(qtype)
             if hit is not None:
                 return hit
         apex = zone_of(name, self.zones)
         if apex is None:
             return None
-        result = self._compile(name, qtype, apex)
-        if result.status != MISSING:
-            if sum(len(v) for v in self._compiled.values()) > MAX_COMPILED:
-                self._compiled.clear()
-            self._compiled.setdefault(name, {})[qtype] = result
+        cell = self.versions.cell(self.base_of(name, apex))
+        if entry is None or entry[0] is not cell or cell[0] != entry[1]:
+            entry = (cell, cell[0], {})
+            if name not in self._compiled and len(self._compiled) >= self._max_compiled:
+                self._compiled.popitem(last=False)
+            self._compiled[name] = entry
+        result = self._compile(name, qtype, apex, cell)
+        entry[2][qtype] = result
         return result
 
     def _rrsets(self, owner: str, qtype: int) -> list[dns.rrset.RRset]:
-        rows = [row for row in self._records.get(owner, ()) if qtype in (TYPE_ANY, row[0])]
+        rows = [row for row in self.rows(owner) or () if qtype in (TYPE_ANY, row[0])]
         by_type: dict[int, dns.rrset.RRset] = {}
         for code, ttl, text in rows:
+            rdtype = dns.rdatatype.RdataType.make(code)
             rrset = by_type.get(code)
             if rrset is None:
-                rrset = by_type[code] = dns.rrset.from_text(
-                    owner, ttl, "IN", dns.rdatatype.RdataType.make(code), text
-                )
+                by_type[code] = dns.rrset.from_text(owner, ttl, "IN", rdtype, text)
             else:
-                rrset.add(
-                    dns.rrset.from_text(owner, ttl, "IN", dns.rdatatype.RdataType.make(code), text)[
-                        0
-                    ]
-                )
+                rrset.add(dns.rrset.from_text(owner, ttl, "IN", rdtype, text)[0])
                 rrset.update_ttl(min(rrset.ttl, ttl))
         return list(by_type.values())
 
     def _depend(self, target: str, name: str) -> None:
-        self._dependents.setdefault(target, set()).add(name)
+        """Answers at ``name`` were built from records at ``target``."""
+        apex_t, apex_n = zone_of(target, self.zones), zone_of(name, self.zones)
+        if apex_t is None or apex_n is None:
+            return
+        base_t, base_n = self.base_of(target, apex_t), self.base_of(name, apex_n)
+        if base_t != base_n:
+            self._dependents.setdefault(base_t, set()).add(base_n)
 
-    def _compile(self, name: str, qtype: int, apex: str) -> Result:
-        if name not in self._records:
-            if self._descendants[name] > 0:
-                return Result(NODATA, self._negative_answer(apex, NOERROR))
-            return Result(MISSING, self._negative_answer(apex, NXDOMAIN))
+    def _compile(self, name: str, qtype: int, apex: str, cell: Cell) -> Result:
+        version = cell[0]
+        if self.rows(name) is None:
+            if self.exists(name):
+                return Result(NODATA, self._negative_answer(apex, NOERROR), cell, version)
+            return Result(MISSING, self._negative_answer(apex, NXDOMAIN), cell, version)
         answer = self._rrsets(name, qtype)
         if not answer and qtype != TYPE_CNAME:
             answer = self._chase_cname(name, qtype)
         if not answer:
-            return Result(NODATA, self._negative_answer(apex, NOERROR))
+            return Result(NODATA, self._negative_answer(apex, NOERROR), cell, version)
         additional = self._additional(name, answer)
-        return Result(FOUND, compile_answer(name, qtype, NOERROR, answer, (), additional))
+        compiled = compile_answer(name, qtype, NOERROR, answer, (), additional)
+        return Result(FOUND, compiled, cell, version)
 
     def _chase_cname(self, name: str, qtype: int) -> list[dns.rrset.RRset]:
         """CNAME, then the target's records when the target is ours (RFC 1034 4.3.2 step 3a)."""

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from clusterdns.corefile.model import Directive
 
 FOREVER = math.inf
+#: the guard of a reply that stays valid until its ``memo_until`` alone
+UNGUARDED: tuple[list[int], int] = ([0], 0)
 
 
 class Request:
@@ -70,10 +72,12 @@ class Reply:
     the server should write ``rcode``.  ``memo_until`` says until when (on the
     server's monotonic clock) the same query bytes may be answered with the
     same reply bytes without running the chain: ``FOREVER`` for authoritative
-    data (until the plugin calls ``invalidate``), 0 for never.
+    data (until the plugin calls ``invalidate`` or its guard moves), 0 for
+    never.  ``guard`` is a (cell, version) pair: the memoized reply is valid
+    only while ``cell[0] == version`` (see ``dns/zone.py``'s ``Versions``).
     """
 
-    __slots__ = ("wire", "rcode", "plugin", "memo_until", "error")
+    __slots__ = ("wire", "rcode", "plugin", "memo_until", "error", "guard")
 
     def __init__(
         self,
@@ -82,12 +86,14 @@ class Reply:
         plugin: str,
         memo_until: float = 0.0,
         error: str | None = None,
+        guard: tuple[list[int], int] | None = None,
     ) -> None:
         self.wire = wire
         self.rcode = rcode
         self.plugin = plugin
         self.memo_until = memo_until
         self.error = error
+        self.guard = guard
 
     @classmethod
     def unanswered(cls, rcode: int, plugin: str = "", error: str | None = None) -> Reply:

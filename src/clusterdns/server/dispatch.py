@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from clusterdns.dns.reply import error_reply
 from clusterdns.dns.wire import BADVERS, REFUSED, SERVFAIL, WireError, parse_query
-from clusterdns.plugins.plugin import Handler, Plugin, Reply, Request
+from clusterdns.plugins.plugin import UNGUARDED, Handler, Plugin, Reply, Request
 from clusterdns.server.stats import CellKey, Stats, rcode_label, type_label
 
 log = logging.getLogger("clusterdns.server")
@@ -34,6 +35,10 @@ class Block:
     memo_safe: bool
 
 
+MemoEntry = tuple[bytes, list[float], float, CellKey, list[int], int]
+"""(reply tail, stats cell, valid until, labels, guard cell, guard version)."""
+
+
 class Memo:
     """Reply bytes (minus the ID) by query bytes (minus the ID), for one transport.
 
@@ -41,21 +46,31 @@ class Memo:
     passed through is deterministic: the question case, the EDNS size and the
     flags are all part of the key, so the stored bytes are exactly what the
     chain would produce again.  Entries carry an expiry for cached data whose
-    TTLs count down; authoritative entries last until ``clear``.
+    TTLs count down, and the answering plugin's guard (``Reply.guard``): an
+    entry is used only while ``guard_cell[0] == guard_version``, so a plugin
+    retires the replies built on data that changed by bumping a cell, without
+    the memo being searched or cleared.  When full, the oldest entry goes.
     """
 
     __slots__ = ("entries", "capacity")
 
     def __init__(self, capacity: int = MEMO_CAPACITY) -> None:
-        self.entries: dict[bytes, tuple[bytes, list[float], float, CellKey]] = {}
+        self.entries: OrderedDict[bytes, MemoEntry] = OrderedDict()
         self.capacity = capacity
 
     def put(
-        self, key: bytes, tail: bytes, cell: list[float], until: float, labels: CellKey
+        self,
+        key: bytes,
+        tail: bytes,
+        cell: list[float],
+        until: float,
+        labels: CellKey,
+        guard: tuple[list[int], int] = UNGUARDED,
     ) -> None:
-        if len(self.entries) >= self.capacity:
-            self.entries.clear()  # cheaper than LRU bookkeeping on every hit
-        self.entries[key] = (tail, cell, until, labels)
+        entries = self.entries
+        if key not in entries and len(entries) >= self.capacity:
+            entries.popitem(last=False)
+        entries[key] = (tail, cell, until, labels, guard[0], guard[1])
 
     def clear(self) -> None:
         self.entries.clear()
@@ -126,7 +141,8 @@ class Dispatcher:
         )
         if reply.memo_until > received and block.memo_safe and reply.wire is not None:
             memo = self.udp_memo if transport == "udp" else self.tcp_memo
-            memo.put(data[2:], wire[2:], self.stats.cell(labels), reply.memo_until, labels)
+            guard = reply.guard or UNGUARDED
+            memo.put(data[2:], wire[2:], self.stats.cell(labels), reply.memo_until, labels, guard)
         return wire
 
     def _count(

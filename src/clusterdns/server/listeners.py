@@ -37,7 +37,7 @@ class UDPListener(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         start = perf_counter()
         entry = self.dispatcher.udp_memo.entries.get(data[2:])
-        if entry is not None and start < entry[2]:
+        if entry is not None and start < entry[2] and entry[4][0] == entry[5]:
             self.transport.sendto(data[:2] + entry[0], addr)  # type: ignore[union-attr]
             spent = perf_counter() - start
             if spent < FAST:
@@ -139,7 +139,7 @@ class TCPConnection(asyncio.Protocol):
     def _query(self, message: bytes) -> None:
         start = perf_counter()
         entry = self.dispatcher.tcp_memo.entries.get(message[2:])
-        if entry is not None and start < entry[2]:
+        if entry is not None and start < entry[2] and entry[4][0] == entry[5]:
             self._write(message[:2] + entry[0])
             self.dispatcher.stats.observe(entry[3], perf_counter() - start)
             return

@@ -1,202 +1,212 @@
-"""The kubernetes handler: cluster state -> records -> compiled answers, served per query.
+"""The kubernetes handler: a source's per-object changes -> the store -> the zone, served per query.
 
-State arrives from a source (manifests on disk, watched).  Each new state is
-turned into a ``RecordSet`` off the event loop and compared with the previous
-one; only owners whose records changed are replaced in the ``RecordTable``, so
-only their compiled answers are rebuilt.  Queries never wait on a rebuild:
-they see the old table until the swap of the changed owners, which is done
-on the loop between two queries.
+A source (the live API's list+watch, or manifests on disk) hands over changes
+of single objects.  Each is applied to the ``ClusterStore`` on the event loop,
+which says what it touched; the ``ClusterZone`` retires just those answers
+(and the memoized replies built on them, through their guards).  Nothing is
+rebuilt ahead: a changed name is compiled again when it is next asked.
+Queries therefore never wait on a rebuild, and an event costs time in
+proportion to the object, not to the cluster.
+
+Until every watched kind has been listed once, names in our zones answer
+SERVFAIL (an NXDOMAIN would be cached by clients for names that exist) and
+``ready`` says no; names outside our zones go down the chain.  Once synced,
+losing the API server changes nothing clients see: the last known state is
+served while the source retries.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-import dns.rdatatype
-import dns.rrset
-
-from clusterdns.cluster.manifests import ManifestWatcher, Problem
-from clusterdns.cluster.model import ClusterState
-from clusterdns.dns.reply import Answer, compile_answer, render
-from clusterdns.dns.wire import NOERROR, SERVFAIL
-from clusterdns.dns.zone import MISSING, RecordTable
-from clusterdns.plugins.kubernetes.options import KubernetesOptions
-from clusterdns.plugins.kubernetes.records import (
-    Record,
-    RecordSet,
-    apex_records,
-    build_records,
-    pod_record,
+from clusterdns.cluster.kubeapi import (
+    ENDPOINT_SLICES,
+    NAMESPACES,
+    PODS,
+    SERVICES,
+    APISource,
+    Change,
+    Resource,
 )
+from clusterdns.cluster.kubeconfig import Connection
+from clusterdns.cluster.manifests import ManifestWatcher
+from clusterdns.cluster.objects import ObjectKey, ServiceEndpoints
+from clusterdns.cluster.store import ClusterStore, Touched
+from clusterdns.dns.reply import render
+from clusterdns.dns.wire import SERVFAIL
+from clusterdns.dns.zone import MISSING, zone_of
+from clusterdns.plugins.kubernetes.metrics import APIMetrics, observe_programming
+from clusterdns.plugins.kubernetes.options import PODS_VERIFIED, KubernetesOptions
+from clusterdns.plugins.kubernetes.zone import ClusterZone
 from clusterdns.plugins.plugin import FOREVER, Handler, Invalidate, Plugin, Reply, Request
 
 log = logging.getLogger("clusterdns.plugins.kubernetes")
 
-Changes = dict[str, list[Record] | None]
-
-
-def all_records(
-    state: ClusterState, opts: KubernetesOptions, serial: int, local_ips: Sequence[str] = ()
-) -> RecordSet:
-    """Every owner of every zone: the services, the reverse names and the apex records.
-
-    ``local_ips`` are the addresses the server is bound to: as in CoreDNS, the
-    zone's NS is the service those addresses are endpoints of, or ``ns.dns.<zone>``.
-    """
-    records = build_records(state, opts)
-    for zone in opts.zones:
-        for owner, rows in apex_records(zone, opts, state, local_ips, serial).items():
-            records.setdefault(owner, []).extend(rows)
-    return records
-
-
-def changed_owners(old: Mapping[str, list[Record]], new: Mapping[str, list[Record]]) -> Changes:
-    """Owners whose records differ between two record sets (None: the owner is gone)."""
-    changes: Changes = {o: rows for o, rows in new.items() if old.get(o) != rows}
-    changes.update({o: None for o in old if o not in new})
-    return changes
+MANIFESTS = "manifests"
 
 
 class Kubernetes(Plugin):
     name = "kubernetes"
 
     def __init__(
-        self, opts: KubernetesOptions, invalidate: Invalidate, local_ips: Sequence[str] = ()
+        self,
+        opts: KubernetesOptions,
+        invalidate: Invalidate,
+        local_ips: Sequence[str] = (),
+        connection: Connection | None = None,
     ) -> None:
         self.opts = opts
-        self.local_ips = tuple(local_ips)
         self.invalidate = invalidate
-        self.table = RecordTable(opts.zones)
-        self.state: ClusterState | None = None
-        self.records: RecordSet = {}
-        self.watcher = (
-            ManifestWatcher(opts.manifests, self._ignore, interval=opts.poll_interval)
-            if opts.manifests
-            else None
-        )
+        self.connection = connection
+        self.store = ClusterStore(imply_namespaces=connection is None)
+        self.zone = ClusterZone(self.store, opts, local_ips)
+        self.resources = _resources(opts) if connection is not None else ()
+        self._waiting = {r.kind for r in self.resources} if connection else {MANIFESTS}
+        self._synced = asyncio.Event()
+        self._api: APISource | None = None
         self._task: asyncio.Task[None] | None = None
 
-    @staticmethod
-    def _ignore(state: ClusterState, problems: list[Problem]) -> None:
-        """The watcher's callback is unused: ``_follow`` takes each state itself."""
+    # -- the sink sources deliver to --------------------------------------------
 
-    # -- state ---------------------------------------------------------------
+    def apply(self, changes: Sequence[Change], *, live: bool = True) -> None:
+        """Put changed objects in the store and retire the answers they touch (on the loop)."""
+        touched = Touched()
+        for key, obj in changes:
+            self.store.apply(key, obj, touched)
+        self.zone.apply(touched)
+        if live:
+            now = time.time()
+            for _key, obj in changes:
+                if isinstance(obj, ServiceEndpoints) and obj.trigger_time:
+                    self._observe_programming(obj, now)
 
-    def build(self, state: ClusterState) -> tuple[RecordSet, Changes, RecordTable | None]:
-        """Off the loop: the new record set and what changed against the one being served.
+    def _observe_programming(self, endpoints: ServiceEndpoints, now: float) -> None:
+        # object/metrics.go: recorded when the controller set the trigger time and the
+        # service is known; headless ones are "headless_with_selector" (a controller made it)
+        svc = self.store.service(*endpoints.service)
+        if svc is None:
+            return
+        kind = "headless_with_selector" if svc.headless else "cluster_ip"
+        observe_programming(kind, now - endpoints.trigger_time)
 
-        The first time, the whole table is built here too (a fresh table, not
-        yet served), so a large cluster does not stall the loop at start-up.
-        """
-        records = all_records(state, self.opts, int(time.time()), self.local_ips)
-        changes = changed_owners(self.records, records)
-        if self.state is not None:
-            return records, changes, None
-        table = RecordTable(self.opts.zones)
-        table.replace_many(changes)
-        return records, {}, table
+    def held(self, kind: str) -> set[ObjectKey]:
+        return self.store.keys(kind)
 
-    def apply(
-        self,
-        state: ClusterState,
-        records: RecordSet,
-        changes: Changes,
-        table: RecordTable | None = None,
-    ) -> None:
-        """On the loop: swap in the changed owners, then drop the server's memoized replies."""
-        if table is not None:
-            self.table = table
-        self.table.replace_many(changes)
-        self.records = records
-        self.state = state
-        self.invalidate()
-        log.debug("applied %d changed names", len(changes))
+    def synced(self, kind: str) -> None:
+        if kind not in self._waiting:
+            return
+        self._waiting.discard(kind)
+        if not self._waiting:
+            self._synced.set()
+            log.info(
+                "kubernetes: synced: %d services, %d objects",
+                len(self.store.services),
+                len(self.store),
+            )
 
-    def load(self, state: ClusterState) -> None:
-        """Apply a state synchronously (start-up, tests and benchmarks)."""
-        self.apply(state, *self.build(state))
+    # -- lifecycle ---------------------------------------------------------------
 
     async def start(self) -> None:
-        if self.watcher is None:
-            return
-        await self._poll_once()
-        self._task = asyncio.ensure_future(self._follow())
-
-    async def _poll_once(self) -> None:
-        assert self.watcher is not None
-        watcher = self.watcher
-        # Loading builds millions of long-lived objects; the cycle collector
-        # would rescan them over and over (more than half the load time).
+        # The first list builds many long-lived objects; the cycle collector would scan
+        # them over and over.  It is off until the first sync or the startup timeout.
         gc.disable()
+        if self.connection is not None:
+            self._api = APISource(
+                self.connection,
+                self.resources,
+                self,
+                APIMetrics(),
+                pod_names=self.opts.endpoint_pod_names,
+            )
+            self._api.start()
+        else:
+            self._task = asyncio.ensure_future(self._follow_manifests())
+        await self._wait_for_sync()
+
+    async def _wait_for_sync(self) -> None:
+        """Wait for the first sync up to ``startup_timeout``, then serve anyway (CoreDNS)."""
         try:
-            found = await asyncio.to_thread(watcher._check)
-            if found is None:
-                return
-            state, problems = found
-            for problem in problems:
-                log.warning("plugin/kubernetes: %s", problem)
-            watcher.state, watcher.problems = state, problems
-            built = await asyncio.to_thread(self.build, state)
+            await asyncio.wait_for(self._synced.wait(), self.opts.startup_timeout or None)
+        except TimeoutError:
+            log.warning(
+                "kubernetes: starting server with unsynced Kubernetes API (waiting for %s)",
+                ", ".join(sorted(self._waiting)),
+            )
         finally:
             gc.enable()
-        self.apply(state, *built)
-        gc.freeze()  # the served state is long-lived: keep it out of later collections
+        if self._synced.is_set():
+            gc.freeze()  # the served state is long-lived: keep it out of later collections
 
-    async def _follow(self) -> None:
-        assert self.watcher is not None
+    async def _follow_manifests(self) -> None:
+        assert self.opts.manifests is not None
+        watcher = ManifestWatcher(
+            self.opts.manifests,
+            interval=self.opts.poll_interval,
+            pod_names=self.opts.endpoint_pod_names,
+        )
         while True:
-            await asyncio.sleep(self.watcher.interval)
             try:
-                await self._poll_once()
+                changes = await asyncio.to_thread(watcher.poll)
+                if changes is not None:
+                    for start in range(0, len(changes), 500):
+                        self.apply(changes[start : start + 500], live=False)
+                        await asyncio.sleep(0)
+                    self.synced(MANIFESTS)
             except Exception:  # a bug while reading must not end the watch
                 log.exception("plugin/kubernetes: reading %s failed", self.opts.manifests)
+            await asyncio.sleep(watcher.interval)
 
     async def stop(self) -> None:
+        if self._api is not None:
+            await self._api.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
     def ready(self) -> bool:
-        return self.state is not None
+        return self._synced.is_set()
 
     # -- queries -------------------------------------------------------------
 
     async def serve(self, request: Request, next: Handler) -> Reply:
         query = request.query
-        if self.state is None:
+        if not self._synced.is_set():
+            if zone_of(query.name, self.opts.zones) is None:
+                return await next(request)
             # CoreDNS answers SERVFAIL until its cache has synced: an NXDOMAIN
             # now would be cached by clients for a name that exists.
-            return Reply.unanswered(SERVFAIL, self.name, "cluster state not loaded yet")
-        result = self.table.lookup(query.name, query.qtype)
+            return Reply.unanswered(SERVFAIL, self.name, "cluster state not synced yet")
+        result = self.zone.lookup(query.name, query.qtype)
         if result is None:
             return await next(request)
+        if result.status == MISSING and self.opts.falls_through(query.name):
+            return await next(request)
         answer = result.answer
-        if result.status == MISSING:
-            pod = self._pod_answer(query.name, query.qtype)
-            if pod is not None:
-                answer = pod
-            elif self.opts.falls_through(query.name):
-                return await next(request)
-        return Reply(render(query, answer, request.udp), answer.rcode, self.name, FOREVER)
+        wire = render(query, answer, request.udp)
+        return Reply(wire, answer.rcode, self.name, FOREVER, guard=result.guard)
 
-    def _pod_answer(self, name: str, qtype: int) -> Answer | None:
-        """``1-2-3-4.<ns>.pod.<zone>``: made per query, as there is one for every address."""
-        if self.state is None:
-            return None
-        records = pod_record(name, self.state, self.opts)
-        if records is None:
-            return None
-        rrsets = [
-            dns.rrset.from_text(name, r.ttl, "IN", r.rdtype, r.rdata)
-            for r in records
-            if dns.rdatatype.from_text(r.rdtype) == qtype
-        ]
-        if rrsets:
-            return compile_answer(name, qtype, NOERROR, rrsets)
-        return self.table.negative(name, NOERROR)
+
+def _resources(opts: KubernetesOptions) -> tuple[Resource, ...]:
+    """What to list and watch: CoreDNS's informers (controller.go), selectors server-side."""
+    labels = str(opts.labels) if opts.labels is not None else ""
+    namespace_labels = str(opts.namespace_labels) if opts.namespace_labels is not None else ""
+    resources = [
+        _with_labels(SERVICES, labels),
+        _with_labels(NAMESPACES, namespace_labels),
+    ]
+    if not opts.noendpoints:
+        resources.append(_with_labels(ENDPOINT_SLICES, labels))
+    if opts.pods == PODS_VERIFIED:
+        resources.append(_with_labels(PODS, labels))
+    return tuple(resources)
+
+
+def _with_labels(resource: Resource, selector: str) -> Resource:
+    return dataclasses.replace(resource, label_selector=selector) if selector else resource

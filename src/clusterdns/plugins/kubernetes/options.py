@@ -3,9 +3,10 @@
 Syntax and checks follow CoreDNS's ``plugin/kubernetes/setup.go`` (option names,
 ``ttl`` in [0, 3600], the three pod modes, ``ignore empty_service``, ``fallthrough
 [ZONES...]``, ``namespaces`` and ``namespace_labels`` exclusive).  The source of
-cluster state is ours: ``manifests PATH [INTERVAL]`` reads Kubernetes manifests
-(a file or a directory) and polls them for changes.  The options that configure
-a live API connection are refused until that source exists.
+cluster state is the live API (``kubeconfig FILE [CONTEXT]``, ``endpoint URL`` with
+``tls CERT KEY CACERT``, or in-cluster when neither is given, as CoreDNS), or ours:
+``manifests PATH [INTERVAL]`` reads Kubernetes manifests (a file or a directory)
+and polls them for changes.
 """
 
 from __future__ import annotations
@@ -32,16 +33,14 @@ MAX_TTL = 3600
 DEFAULT_POLL_INTERVAL = 1.0
 DEFAULT_STARTUP_TIMEOUT = 5.0
 
-#: options of CoreDNS's live API connection: refused with a clear message for now
-LIVE_API_OPTIONS = (
-    "endpoint",
-    "tls",
-    "kubeconfig",
+#: client-go rate limits: the source makes a handful of requests per resync, so unneeded
+NOT_YET_OPTIONS = (
+    "multicluster",
+    "zonal",
     "apiserver_qps",
     "apiserver_burst",
     "apiserver_max_inflight",
 )
-NOT_YET_OPTIONS = ("multicluster", "zonal")
 
 
 class DirectiveLike(Protocol):
@@ -80,6 +79,12 @@ class KubernetesOptions:
     manifests: str | None = None
     poll_interval: float = DEFAULT_POLL_INTERVAL
     startup_timeout: float = DEFAULT_STARTUP_TIMEOUT
+    #: ``endpoint URL``: the API server (ignored when ``kubeconfig`` is set, as in CoreDNS)
+    endpoint: str = ""
+    #: ``tls CERT KEY CACERT`` for ``endpoint``
+    tls: tuple[str, str, str] | None = None
+    kubeconfig: str = ""
+    kubeconfig_context: str = ""
 
     @property
     def forward_zones(self) -> tuple[str, ...]:
@@ -134,12 +139,6 @@ def parse_options(directive: DirectiveLike, server_zones: Sequence[str] = ()) ->
 
 def _apply(option: DirectiveLike, values: dict[str, object]) -> None:
     name, args = option.name, option.args
-    if name in LIVE_API_OPTIONS:
-        raise _error(
-            option,
-            f"{name}: the live Kubernetes API source is not built yet; "
-            "serve from manifests with 'manifests PATH'",
-        )
     if name in NOT_YET_OPTIONS:
         raise _error(option, f"{name} is not supported yet")
     parser = _OPTION_PARSERS.get(name)
@@ -227,7 +226,32 @@ def _parse_startup_timeout(option: DirectiveLike, args: tuple[str, ...]) -> dict
     return {"startup_timeout": _duration(option, args[0])}
 
 
+def _parse_endpoint(option: DirectiveLike, args: tuple[str, ...]) -> dict[str, object]:
+    if not args:
+        raise _arg_error(option)
+    # CoreDNS takes a list but uses only the first ("we will deprecate multiple endpoints")
+    url = args[0]
+    if not url.startswith(("http://", "https://")):
+        raise _error(option, f"endpoint {url!r} must be an http:// or https:// URL")
+    return {"endpoint": url}
+
+
+def _parse_tls(option: DirectiveLike, args: tuple[str, ...]) -> dict[str, object]:
+    if len(args) != 3:
+        raise _arg_error(option)
+    return {"tls": (args[0], args[1], args[2])}
+
+
+def _parse_kubeconfig(option: DirectiveLike, args: tuple[str, ...]) -> dict[str, object]:
+    if len(args) not in (1, 2):
+        raise _arg_error(option)
+    return {"kubeconfig": args[0], "kubeconfig_context": args[1] if len(args) == 2 else ""}
+
+
 _OPTION_PARSERS = {
+    "endpoint": _parse_endpoint,
+    "tls": _parse_tls,
+    "kubeconfig": _parse_kubeconfig,
     "ttl": _parse_ttl,
     "pods": _parse_pods,
     "namespaces": _parse_namespaces,

@@ -31,11 +31,18 @@ Record data is zone-file text (``10.96.0.1``, ``0 50 80 web.shop.svc.cluster.loc
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from clusterdns.cluster.model import ClusterState, Endpoint, EndpointSubset, Service
+from clusterdns.cluster.model import (
+    ClusterState,
+    ClusterView,
+    Endpoint,
+    EndpointSubset,
+    Service,
+    canonical_ip,
+    is_ipv4_text,
+)
 from clusterdns.plugins.kubernetes.options import (
     PODS_DISABLED,
     PODS_INSECURE,
@@ -84,17 +91,20 @@ def build_records(state: ClusterState, opts: KubernetesOptions) -> RecordSet:
     return out
 
 
-def records_for_service(
-    state: ClusterState, namespace: str, name: str, opts: KubernetesOptions
+def service_records(
+    state: ClusterView, namespace: str, name: str, opts: KubernetesOptions, zone: str
 ) -> RecordSet:
-    """The forward names of one service, in every forward zone: all names under
-    ``<name>.<namespace>.svc.<zone>``.  After a change to the service (or its
-    endpoints) replace those owners with this; PTRs are ``reverse_records``'s.
+    """The names under ``<name>.<namespace>.svc.<zone>`` and their records.
+
+    The server builds these per service when one of its names is first asked;
+    PTRs are ``ptr_records``'s.
     """
     svc = state.service(namespace, name)
+    if svc is None or not _service_exposed(state, svc, opts):
+        return {}
     out: RecordSet = {}
-    if svc is not None and _service_exposed(state, svc, opts):
-        _add_service(out, state, svc, opts)
+    for owner, records in _service_names(state, svc, opts, f"{name}.{namespace}.svc.{zone}"):
+        out.setdefault(owner, []).extend(records)
     return out
 
 
@@ -102,30 +112,7 @@ def _add_service(
     out: RecordSet, state: ClusterState, svc: Service, opts: KubernetesOptions
 ) -> None:
     for zone in opts.forward_zones:
-        base = f"{svc.name}.{svc.namespace}.svc.{zone}"
-        for owner, records in _service_names(state, svc, opts, base):
-            if owner in out:
-                out[owner].extend(records)
-            else:
-                out[owner] = records
-
-
-def existing_names(records: RecordSet, zones: Iterable[str]) -> set[str]:
-    """Every name that exists: the keys, and their ancestors down from their zone's apex."""
-    zones = sorted(zones, key=len, reverse=True)
-    names: set[str] = set()
-    for owner in records:
-        names.add(owner)
-        zone = next((z for z in zones if in_zone(owner, z)), None)
-        if zone is None:
-            continue
-        name = owner
-        while name != zone and "." in name[:-1]:
-            name = name.split(".", 1)[1]
-            if name in names:
-                break
-            names.add(name)
-    return names
+        _merge(out, service_records(state, svc.namespace, svc.name, opts, zone))
 
 
 def _merge(into: RecordSet, part: RecordSet) -> None:
@@ -150,10 +137,10 @@ def _zone_skeleton(state: ClusterState, opts: KubernetesOptions, zone: str) -> R
 # ---------------------------------------------------------------- filters
 
 
-def namespace_exposed(state: ClusterState, namespace: str, opts: KubernetesOptions) -> bool:
+def namespace_exposed(state: ClusterView, namespace: str, opts: KubernetesOptions) -> bool:
     """CoreDNS ``namespaceExposed``: the namespace exists, is listed in ``namespaces``
     (when given) and matches ``namespace_labels`` (when given)."""
-    ns = state.namespaces.get(namespace)
+    ns = state.namespace(namespace)
     if ns is None:
         return False
     if opts.namespaces and namespace not in opts.namespaces:
@@ -161,7 +148,7 @@ def namespace_exposed(state: ClusterState, namespace: str, opts: KubernetesOptio
     return opts.namespace_labels is None or opts.namespace_labels.matches(ns.labels)
 
 
-def _service_exposed(state: ClusterState, svc: Service, opts: KubernetesOptions) -> bool:
+def _service_exposed(state: ClusterView, svc: Service, opts: KubernetesOptions) -> bool:
     return namespace_exposed(state, svc.namespace, opts) and _labels_match(svc, opts)
 
 
@@ -187,7 +174,7 @@ class _Entry:
 
 
 def _service_names(
-    state: ClusterState, svc: Service, opts: KubernetesOptions, base: str
+    state: ClusterView, svc: Service, opts: KubernetesOptions, base: str
 ) -> Iterator[tuple[str, list[Record]]]:
     if svc.is_external_name:
         yield from _external_name(svc, opts, base)
@@ -248,7 +235,7 @@ def _cluster_ip_entries(svc: Service) -> Iterator[_Entry]:
 
 
 def _endpoint_entries(
-    state: ClusterState, svc: Service, opts: KubernetesOptions
+    state: ClusterView, svc: Service, opts: KubernetesOptions
 ) -> Iterator[_Entry]:
     # findServices: for each slice, each ready address x each port of that slice
     for subset in state.endpoints_of(svc.namespace, svc.name):
@@ -269,7 +256,7 @@ def _ready(subset: EndpointSubset, svc: Service | None) -> Iterator[Endpoint]:
     return (ep for ep in subset.endpoints if ep.ready or publish)
 
 
-def _has_ready_address(state: ClusterState, svc: Service, opts: KubernetesOptions) -> bool:
+def _has_ready_address(state: ClusterView, svc: Service, opts: KubernetesOptions) -> bool:
     if opts.noendpoints:
         return False  # no endpoint cache: CoreDNS counts zero addresses
     return any(
@@ -359,40 +346,66 @@ def _is_ip(text: str) -> bool:
 def reverse_records(
     state: ClusterState, opts: KubernetesOptions, ips: Iterable[str] | None = None
 ) -> RecordSet:
-    """PTR records for cluster IPs and endpoint addresses that fall in ``opts``'s reverse zones.
-
-    reverse.go ``serviceRecordForIP``: an IP that is a service's cluster IP points
-    to that one service (``<svc>.<ns>.svc.<primary zone>``); otherwise to every
-    endpoint holding it (``<endpoint>.<svc>.<ns>.svc.<primary zone>``), one PTR per
-    service selecting the pod.  ``ips`` limits the work to those addresses (after a
-    change, pass the old and new addresses of what changed; an IP with no PTR left
-    is simply absent from the result).
-    """
-    zones = opts.reverse_zones
-    if not zones:
+    """PTR records of every address of the cluster (or of ``ips``) in ``opts``'s reverse zones."""
+    if not opts.reverse_zones:
         return {}
-    wanted = None if ips is None else {_canonical(ip) for ip in ips}
-    targets: dict[str, list[str]] = {}
-    for ip, target in _cluster_ip_ptrs(state, opts, wanted):
-        if ip not in targets:  # the first service wins, as SvcIndexReverse's first match
-            targets[ip] = [target]
-    endpoint_targets: dict[str, list[str]] = {}
-    for ip, target in _endpoint_ptrs(state, opts, wanted):
-        if ip not in targets:
-            names = endpoint_targets.setdefault(ip, [])
-            if target not in names:
-                names.append(target)
-    targets.update(endpoint_targets)
+    if ips is None:
+        ips = [ip for svc in state.services.values() for ip in svc.cluster_ips]
+        ips += [
+            ip
+            for subsets in state.endpoints.values()
+            for subset in subsets
+            for endpoint in subset.endpoints
+            for ip in endpoint.addresses
+        ]
     out: RecordSet = {}
-    for ip, names in targets.items():
-        owner = reverse_name(ip)
-        if any(in_zone(owner, zone) for zone in zones):
-            out[owner] = [Record("PTR", opts.ttl, name) for name in names]
+    for ip in dict.fromkeys(canonical_ip(ip) for ip in ips):
+        records = ptr_records(state, opts, ip)
+        if records:
+            out[reverse_name(ip)] = records
     return out
 
 
-def _canonical(ip: str) -> str:
-    return ip if is_ipv4_text(ip) else str(ipaddress.ip_address(ip))
+def ptr_records(state: ClusterView, opts: KubernetesOptions, ip: str) -> list[Record]:
+    """The PTRs of one canonical address, when its reverse name is in one of our zones.
+
+    reverse.go ``serviceRecordForIP``: an IP that is a service's cluster IP points
+    to that one service (``<svc>.<ns>.svc.<primary zone>``; the first service wins,
+    as SvcIndexReverse's first match); otherwise to every endpoint holding it
+    (``<endpoint>.<svc>.<ns>.svc.<primary zone>``), one PTR per service selecting the pod.
+    """
+    owner = reverse_name(ip)
+    if not any(in_zone(owner, zone) for zone in opts.reverse_zones):
+        return []
+    return [Record("PTR", opts.ttl, target) for target in _ptr_targets(state, opts, ip)]
+
+
+def _ptr_targets(state: ClusterView, opts: KubernetesOptions, ip: str) -> list[str]:
+    primary = opts.primary_zone
+    for namespace, name in state.services_at(ip):
+        svc = state.service(namespace, name)
+        if svc is None or not svc.cluster_ips or not _labels_match(svc, opts):
+            continue
+        if _reverse_namespace_ok(state, namespace, opts):
+            return [f"{name}.{namespace}.svc.{primary}"]
+    if opts.noendpoints:
+        return []
+    targets: list[str] = []
+    for namespace, name in state.endpoint_services_at(ip):
+        svc = state.service(namespace, name)
+        if svc is not None and not _labels_match(svc, opts):
+            continue
+        if not _reverse_namespace_ok(state, namespace, opts):
+            continue
+        for subset in state.endpoints_of(namespace, name):
+            for endpoint in _ready(subset, svc):
+                for address in endpoint.addresses:
+                    if canonical_ip(address) == ip:
+                        label = endpoint_label(endpoint, address, opts)
+                        target = f"{label}.{name}.{namespace}.svc.{primary}"
+                        if target not in targets:
+                            targets.append(target)
+    return targets
 
 
 def reverse_name(ip: str) -> str:
@@ -402,54 +415,28 @@ def reverse_name(ip: str) -> str:
     return ipaddress.ip_address(ip).reverse_pointer + "."
 
 
-_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_IPV4 = re.compile(rf"{_OCTET}(\.{_OCTET}){{3}}")
+def ip_of_reverse_name(name: str) -> str | None:
+    """The canonical address a full in-addr.arpa./ip6.arpa. name stands for, or None."""
+    if name.endswith(".in-addr.arpa."):
+        labels = name[: -len(".in-addr.arpa.")].split(".")
+        if len(labels) == 4:
+            text = ".".join(reversed(labels))
+            return text if is_ipv4_text(text) else None
+    elif name.endswith(".ip6.arpa."):
+        nibbles = name[: -len(".ip6.arpa.")].split(".")
+        if len(nibbles) == 32 and all(len(n) == 1 for n in nibbles):
+            digits = "".join(reversed(nibbles))
+            try:
+                groups = ":".join(digits[i : i + 4] for i in range(0, 32, 4))
+                return str(ipaddress.IPv6Address(groups))
+            except ValueError:
+                return None
+    return None
 
 
-def is_ipv4_text(text: str) -> bool:
-    """A dotted quad in canonical form (no leading zeros): the cheap test for the hot loops."""
-    return _IPV4.fullmatch(text) is not None
-
-
-def _reverse_namespace_ok(state: ClusterState, namespace: str, opts: KubernetesOptions) -> bool:
+def _reverse_namespace_ok(state: ClusterView, namespace: str, opts: KubernetesOptions) -> bool:
     # reverse.go checks the namespace only when ``namespaces`` is configured
     return not opts.namespaces or namespace_exposed(state, namespace, opts)
-
-
-def _cluster_ip_ptrs(
-    state: ClusterState, opts: KubernetesOptions, wanted: set[str] | None
-) -> Iterator[tuple[str, str]]:
-    primary = opts.primary_zone
-    for svc in state.services.values():
-        if not svc.cluster_ips or not _labels_match(svc, opts):
-            continue
-        if not _reverse_namespace_ok(state, svc.namespace, opts):
-            continue
-        for ip in svc.cluster_ips:
-            key = _canonical(ip)
-            if wanted is None or key in wanted:
-                yield key, f"{svc.name}.{svc.namespace}.svc.{primary}"
-
-
-def _endpoint_ptrs(
-    state: ClusterState, opts: KubernetesOptions, wanted: set[str] | None
-) -> Iterator[tuple[str, str]]:
-    if opts.noendpoints:
-        return
-    primary = opts.primary_zone
-    for (namespace, name), subsets in state.endpoints.items():
-        svc = state.service(namespace, name)
-        if svc is not None and not _labels_match(svc, opts):
-            continue
-        if not _reverse_namespace_ok(state, namespace, opts):
-            continue
-        for subset in subsets:
-            for endpoint in _ready(subset, svc):
-                for ip in endpoint.addresses:
-                    key = _canonical(ip)
-                    if wanted is None or key in wanted:
-                        label = endpoint_label(endpoint, ip, opts)
-                        yield key, f"{label}.{name}.{namespace}.svc.{primary}"
 
 
 def service_addresses(state: ClusterState, namespace: str, name: str) -> set[str]:
@@ -479,7 +466,7 @@ def soa_record(zone: str, opts: KubernetesOptions, serial: int) -> Record:
 
 
 def ns_addresses(
-    zone: str, state: ClusterState, opts: KubernetesOptions, local_ips: Sequence[str] = ()
+    zone: str, state: ClusterView, opts: KubernetesOptions, local_ips: Sequence[str] = ()
 ) -> list[tuple[str, str]]:
     """The zone's nameservers as (name, address), as ns.go ``nsAddrs`` finds them.
 
@@ -490,35 +477,37 @@ def ns_addresses(
     a headless service each endpoint under its own name.  When none is an
     endpoint, the answer is ``ns.dns.<zone>`` with the local addresses.
     """
-    local = {_canonical(ip) for ip in local_ips}
+    local = {canonical_ip(ip) for ip in local_ips}
     found: list[tuple[str, str]] = []
     endpoint_found = False
-    if not opts.noendpoints:
-        for (namespace, name), subsets in state.endpoints.items():
-            svc = state.service(namespace, name)
-            for subset in subsets:
-                ready = list(_ready(subset, svc))
-                if not any(_canonical(ip) in local for ep in ready for ip in ep.addresses):
-                    continue
-                endpoint_found = True
-                if svc is None:
-                    continue
-                svc_name = f"{name}.{namespace}.svc.{zone}"
-                if svc.headless:
-                    for ep in ready:
-                        for ip in ep.addresses:
-                            found.append((f"{endpoint_label(ep, ip, opts)}.{svc_name}", ip))
-                else:
-                    found.extend((svc_name, ip) for ip in svc.cluster_ips)
+    holders = (
+        [] if opts.noendpoints else [k for ip in local for k in state.endpoint_services_at(ip)]
+    )
+    for namespace, name in dict.fromkeys(holders):
+        svc = state.service(namespace, name)
+        for subset in state.endpoints_of(namespace, name):
+            ready = list(_ready(subset, svc))
+            if not any(canonical_ip(ip) in local for ep in ready for ip in ep.addresses):
+                continue
+            endpoint_found = True
+            if svc is None:
+                continue
+            svc_name = f"{name}.{namespace}.svc.{zone}"
+            if svc.headless:
+                for ep in ready:
+                    for ip in ep.addresses:
+                        found.append((f"{endpoint_label(ep, ip, opts)}.{svc_name}", ip))
+            else:
+                found.extend((svc_name, ip) for ip in svc.cluster_ips)
     if not endpoint_found:
         found = [(f"{NS_LABELS}{zone}", ip) for ip in local_ips]
-    return found
+    return list(dict.fromkeys(found))
 
 
 def apex_records(
     zone: str,
     opts: KubernetesOptions,
-    state: ClusterState | None = None,
+    state: ClusterView | None = None,
     local_ips: Sequence[str] = (),
     serial: int = 0,
 ) -> RecordSet:
@@ -547,7 +536,7 @@ def _unique(records: Iterable[Record]) -> list[Record]:
 # ---------------------------------------------------------------- pods
 
 
-def pod_record(name: str, state: ClusterState, opts: KubernetesOptions) -> list[Record] | None:
+def pod_record(name: str, state: ClusterView, opts: KubernetesOptions) -> list[Record] | None:
     """Records for ``<dashed-ip>.<ns>.pod.<zone>``, or None when the name does not exist.
 
     kubernetes.go ``findPods``: nothing with ``pods disabled``; the namespace must
@@ -575,7 +564,7 @@ def pod_record(name: str, state: ClusterState, opts: KubernetesOptions) -> list[
         return [address_record(ip, opts.ttl)]
     pods = [
         pod
-        for pod in state.pods_by_ip.get(ip, ())
+        for pod in state.pods_at(ip)
         if pod.namespace == namespace and (opts.labels is None or opts.labels.matches(pod.labels))
     ]
     return [address_record(ip, opts.ttl)] if pods else None

@@ -5,9 +5,18 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from clusterdns.cluster.kubeconfig import (
+    Connection,
+    KubeconfigError,
+    from_endpoint,
+    in_cluster,
+    load_kubeconfig,
+    ssl_context,
+)
 from clusterdns.corefile.model import Directive
+from clusterdns.errors import ConfigError
 from clusterdns.plugins.kubernetes.handler import Kubernetes
-from clusterdns.plugins.kubernetes.options import parse_options
+from clusterdns.plugins.kubernetes.options import PLUGIN, KubernetesOptions, parse_options
 from clusterdns.plugins.plugin import Plugin, SetupContext
 
 
@@ -23,11 +32,29 @@ def bound_addresses(ctx: SetupContext) -> tuple[str, ...]:
     return hosts or ("127.0.0.1",)
 
 
+def connection(opts: KubernetesOptions, env: dict[str, str]) -> Connection:
+    """How to reach the API, in CoreDNS's order: kubeconfig, else endpoint (+ tls), else in-cluster."""
+    if opts.kubeconfig:
+        return load_kubeconfig(opts.kubeconfig, opts.kubeconfig_context)
+    if opts.endpoint:
+        return from_endpoint(opts.endpoint, *(opts.tls or ("", "", "")))
+    return in_cluster(env)
+
+
 def setup(directive: Directive, ctx: SetupContext) -> Plugin:
     opts = parse_options(directive, ctx.zones)
-    if opts.manifests and not os.path.isabs(opts.manifests):
-        # Relative to the Corefile, as hosts reads its file: a Corefile and its
-        # cluster dump can move together.
-        base = os.path.dirname(os.path.abspath(directive.file))
-        opts = dataclasses.replace(opts, manifests=os.path.join(base, opts.manifests))
-    return Kubernetes(opts, ctx.invalidate, bound_addresses(ctx))
+    if opts.manifests:
+        if not os.path.isabs(opts.manifests):
+            # Relative to the Corefile, as hosts reads its file: a Corefile and its
+            # cluster dump can move together.
+            base = os.path.dirname(os.path.abspath(directive.file))
+            opts = dataclasses.replace(opts, manifests=os.path.join(base, opts.manifests))
+        return Kubernetes(opts, ctx.invalidate, bound_addresses(ctx))
+    try:
+        conn = connection(opts, dict(os.environ))
+        ssl_context(conn)  # unreadable certificates are a start-up error, with the line
+    except KubeconfigError as err:
+        raise ConfigError(
+            str(err), file=directive.file, line=directive.line, plugin=PLUGIN
+        ) from None
+    return Kubernetes(opts, ctx.invalidate, bound_addresses(ctx), conn)
