@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -50,12 +51,16 @@ def in_ns(ns: str, *argv: str, check: bool = True) -> subprocess.CompletedProces
     return done
 
 
+NETNS_ETC = Path("/etc/netns")
+
+
 class Namespaces:
-    """Namespaces named ``cdns<pid>-<role>``, deleted by ``close``."""
+    """Namespaces named ``cdns<pid>-<role>``, deleted by ``close`` (with their /etc/netns files)."""
 
     def __init__(self) -> None:
         self.prefix = f"cdns{os.getpid()}"
         self.names: list[str] = []
+        self._made_netns_etc = False
 
     def add(self, role: str) -> str:
         name = f"{self.prefix}-{role}"
@@ -71,10 +76,26 @@ class Namespaces:
             ip("-n", ns, "addr", "add", addr, "dev", ifname)
             ip("-n", ns, "link", "set", ifname, "up")
 
+    def resolv_conf(self, ns: str, text: str) -> None:
+        """The /etc/resolv.conf that programs under ``ip netns exec ns`` see.
+
+        iproute2 bind-mounts ``/etc/netns/NS/resolv.conf`` over /etc/resolv.conf
+        for the command it runs, so the machine's own file is never touched.
+        """
+        if not NETNS_ETC.exists():
+            NETNS_ETC.mkdir()
+            self._made_netns_etc = True
+        (NETNS_ETC / ns).mkdir(exist_ok=True)
+        (NETNS_ETC / ns / "resolv.conf").write_text(text)
+
     def close(self) -> None:
         for name in reversed(self.names):
             ip("netns", "del", name, check=False)
+            shutil.rmtree(NETNS_ETC / name, ignore_errors=True)
         self.names.clear()
+        if self._made_netns_etc:
+            with contextlib.suppress(OSError):
+                NETNS_ETC.rmdir()  # only when empty: another run may be using it
 
 
 def socket_in(ns: str, family: int, kind: int) -> socket.socket:

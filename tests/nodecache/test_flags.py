@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,8 @@ from clusterdns.nodecache.params import (
     parse_sync_interval,
     svc_env_name,
 )
+
+SEED_COREFILE = Path(__file__).with_name("seed003.Corefile")
 
 
 def params(*argv: str) -> NodeCacheParams:
@@ -35,7 +38,8 @@ def test_defaults_are_node_caches() -> None:
     assert p.base_corefile == "/etc/coredns/Corefile.base"
     assert p.upstream_svc == "kube-dns"
     assert p.port == 53
-    assert (p.cluster_dns, p.upstream_servers, p.corefile) == (None, (), None)
+    assert p.corefile == "/etc/Corefile"  # node-cache's -corefile; nodelocaldns.yaml passes -conf
+    assert (p.cluster_dns, p.upstream_servers, p.embedded_base) == (None, (), False)
 
 
 @pytest.mark.parametrize(
@@ -69,6 +73,9 @@ def test_defaults_are_node_caches() -> None:
         (["-dns.port", "1053"], "port", 1053),
         (["-interfacename", "nlcache"], "interface_name", "nlcache"),
         (["-domain", "corp.example"], "domain", "corp.example"),
+        (["--embedded-base"], "embedded_base", True),
+        (["--embedded-base"], "corefile", None),
+        (["--embedded-base", "-conf", "/tmp/Corefile"], "corefile", "/tmp/Corefile"),
     ],
 )
 def test_flag(argv: list[str], field: str, value: object) -> None:
@@ -92,6 +99,16 @@ def test_bad_localip(text: str, message: str) -> None:
 def test_bad_syncinterval(text: str) -> None:
     with pytest.raises(NodeCacheError, match="syncinterval"):
         parse_sync_interval(text)
+
+
+def test_embedded_base_and_basecorefile_exclude_each_other() -> None:
+    with pytest.raises(NodeCacheError, match="-basecorefile or --embedded-base, not both"):
+        params("-localip", "169.254.20.10", "--embedded-base", "-basecorefile", "/tmp/base")
+
+
+def test_bad_clusterdns_is_refused_with_the_flags() -> None:
+    with pytest.raises(NodeCacheError, match="-clusterdns: 'kube-dns' is not IP or IP:PORT"):
+        params("-localip", "169.254.20.10", "-clusterdns", "kube-dns")
 
 
 def test_bad_upstream_server_names_the_flag() -> None:
@@ -143,20 +160,54 @@ def run_cli(*argv: str, env: dict[str, str] | None = None) -> subprocess.Complet
     )  # fmt: skip
 
 
-def test_print_config_json_reads_the_cluster_ip_from_the_env() -> None:
+def test_print_config_json_fills_the_embedded_template_only_when_asked() -> None:
     env = {"KUBE_DNS_UPSTREAM_SERVICE_HOST": "10.96.0.11", "PATH": "/usr/bin:/bin"}
-    done = run_cli("-localip", "169.254.20.10", "-upstreamsvc", "kube-dns-upstream",
+    done = run_cli("-localip", "169.254.20.10", "-upstreamsvc", "kube-dns-upstream", "--embedded-base",
                    "-upstream-servers", "10.1.0.1", "--print-config", "--json", env=env)  # fmt: skip
     assert done.returncode == 0, done.stderr
     config = json.loads(done.stdout)
     assert "forward . 10.96.0.11 {" in config["corefile"]
     assert "forward . 10.1.0.1\n" in config["corefile"]
+    assert (config["source"], config["filled"]) == ("<embedded nodelocaldns Corefile.base>", True)
     assert len(config["iptables"]) == 12
     assert config["interface"] == "nodelocaldns"
 
 
-def test_missing_cluster_ip_is_an_error_that_says_what_to_do(tmp_path: object) -> None:
-    done = run_cli("-localip", "169.254.20.10", "-upstream-servers", "10.1.0.1",
-                   "-setupinterface=false", "-setupiptables=false", env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+def test_the_issues_command_prints_the_corefile_given_without_the_service_env(
+    tmp_path: Path,
+) -> None:
+    # the seed's rendered Corefile with -conf, no base file, no KUBE_DNS_SERVICE_HOST: warnings only
+    conf = tmp_path / "Corefile.node"
+    conf.write_bytes(SEED_COREFILE.read_bytes())
+    done = run_cli("-localip", "169.254.20.10,10.96.0.10", "-conf", str(conf),
+                   "-basecorefile", str(tmp_path / "Corefile.base"), "-setupinterface=false",
+                   "-setupiptables=false", "-skipteardown", "--print-config", "--json",
+                   env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    config = json.loads(done.stdout)
+    assert (config["corefile"], config["source"], config["filled"]) == (
+        SEED_COREFILE.read_text(),
+        str(conf),
+        False,
+    )
+    assert "Unable to lookup IP address of Upstream service kube-dns" in done.stderr
+    assert "Failed to read node-cache coreFile" in done.stderr
+
+
+def test_a_base_that_needs_the_missing_cluster_ip_is_an_error_that_says_what_to_do(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "Corefile.base").write_text(".:53 {\n    forward . __PILLAR__CLUSTER__DNS__\n}\n")
+    done = run_cli("-localip", "169.254.20.10", "-basecorefile", str(tmp_path / "Corefile.base"),
+                   "-conf", str(tmp_path / "Corefile"), "-setupinterface=false",
+                   "-setupiptables=false", env={"PATH": "/usr/bin:/bin"})  # fmt: skip
     assert done.returncode == 1
+    assert f"{tmp_path / 'Corefile.base'}:2: __PILLAR__CLUSTER__DNS__ needs" in done.stderr
     assert "env KUBE_DNS_SERVICE_HOST" in done.stderr and "-clusterdns" in done.stderr
+    assert not (tmp_path / "Corefile").exists()
+
+
+def test_help_names_the_embedded_template_flag_as_ours() -> None:
+    done = run_cli("--help", env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"})
+    assert done.returncode == 0
+    assert "--embedded-base" in done.stdout and "not a node-cache flag" in done.stdout

@@ -107,8 +107,15 @@ class Lab:
             "-basecorefile", str(self.work / "Corefile.base"), "-conf", str(self.work / "Corefile"),
             "-syncinterval", SYNC_INTERVAL, *extra,
         ]  # fmt: skip
-        env = dict(os.environ, KUBE_DNS_UPSTREAM_SERVICE_HOST=CLUSTER_DNS)
-        process = Process(self.node, argv, self.work / "nodecache.log", env)
+        return self.run_nodecache(
+            argv, dict(os.environ, KUBE_DNS_UPSTREAM_SERVICE_HOST=CLUSTER_DNS)
+        )
+
+    def run_nodecache(
+        self, argv: list[str], env: dict[str, str], log: str = "nodecache.log"
+    ) -> Process:
+        """Start ``argv`` in the node and wait until the pod gets an answer through it."""
+        process = Process(self.node, argv, self.work / log, env)
         try:
             wait_for(
                 lambda: answer(self.pod, LOCAL_IP, "kubernetes.default.svc.cluster.local."),
@@ -123,6 +130,12 @@ class Lab:
 
     def iptables(self, table: str) -> str:
         return in_ns(self.node, "iptables", "-w", "5", "-t", table, "-S").stdout
+
+    def clear_node(self) -> None:
+        """Take off what a node cache left on the node (-skipteardown): interface and rules."""
+        in_ns(self.node, "ip", "link", "del", "nodelocaldns", check=False)
+        for table in ("raw", "filter", "nat"):
+            in_ns(self.node, "iptables", "-w", "5", "-t", table, "-F")
 
     def node_metrics(self) -> str:
         return http_get(self.node, "http://127.0.0.1:9253/metrics")
@@ -294,7 +307,87 @@ def test_exit_removes_rules_and_interface_unless_skipteardown(lab: Lab) -> None:
     assert in_ns(lab.node, "ip", "link", "show", "nodelocaldns", check=False).returncode != 0
 
     process = lab.start_nodecache("-skipteardown")
-    wait_for(lambda: raw_rules_for(lab.iptables("raw"), LOCAL_IP), "rules")
-    assert process.stop() == 0
-    assert len(raw_rules_for(lab.iptables("raw"), LOCAL_IP)) == 8
-    assert in_ns(lab.node, "ip", "link", "show", "nodelocaldns", check=False).returncode == 0
+    try:
+        wait_for(lambda: raw_rules_for(lab.iptables("raw"), LOCAL_IP), "rules")
+        assert process.stop() == 0
+        assert len(raw_rules_for(lab.iptables("raw"), LOCAL_IP)) == 8
+        assert in_ns(lab.node, "ip", "link", "show", "nodelocaldns", check=False).returncode == 0
+    finally:
+        lab.clear_node()
+
+
+SEED_COREFILE = Path(__file__).with_name("seed003.Corefile")
+
+
+@pytest.fixture
+def seed_node(lab: Lab) -> Iterator[Path]:
+    """The node as seed 003 runs it: both addresses already on the node, kube-proxy's DNAT for
+    the kube-dns ClusterIP, and a resolv.conf naming the external server.
+
+    The seed's Corefile forwards cluster.local to 10.96.0.10, the kube-dns ClusterIP that the
+    cache also binds.  Without node-cache's NOTRACK rules (-setupiptables=false) the node's own
+    connections to it go through nat OUTPUT, where kube-proxy (stood in for by one DNAT rule)
+    sends them to the cluster server; the pod's queries arrive through PREROUTING and stay local.
+    """
+    lab.clear_node()
+    for address in (LOCAL_IP, KUBE_DNS_IP):
+        in_ns(lab.node, "ip", "addr", "add", f"{address}/32", "dev", "lo")
+    for proto in ("tcp", "udp"):
+        in_ns(lab.node, "iptables", "-w", "5", "-t", "nat", "-A", "OUTPUT", "-d", f"{KUBE_DNS_IP}/32",
+              "-p", proto, "--dport", "53", "-j", "DNAT", "--to-destination", f"{CLUSTER_DNS}:53")  # fmt: skip
+    # replies to the node's 10.96.0.10 source address come back through the node
+    in_ns(lab.cluster, "ip", "route", "add", f"{KUBE_DNS_IP}/32", "via", "10.200.2.1")
+    lab.ns.resolv_conf(lab.node, f"nameserver {EXTERNAL_DNS}\n")
+    conf = lab.work / "Corefile.node"
+    conf.write_bytes(SEED_COREFILE.read_bytes())
+    try:
+        yield conf
+    finally:
+        in_ns(lab.cluster, "ip", "route", "del", f"{KUBE_DNS_IP}/32", check=False)
+        for address in (LOCAL_IP, KUBE_DNS_IP):
+            in_ns(lab.node, "ip", "addr", "del", f"{address}/32", "dev", "lo", check=False)
+        lab.clear_node()
+
+
+def test_the_seeds_rendered_corefile_runs_as_written_without_a_base_or_the_service_env(
+    lab: Lab, seed_node: Path
+) -> None:
+    # node-cache (cmd/node-cache/app): a missing upstream-service env var is a warning
+    # (NewCacheApp), an unreadable base file is logged and -conf runs as it is (updateCorefile).
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_SERVICE_HOST")}
+    argv = [
+        CLUSTERDNS, "nodecache", "-localip", f"{LOCAL_IP},{KUBE_DNS_IP}", "-conf", str(seed_node),
+        "-basecorefile", str(lab.work / "absent" / "Corefile.base"),
+        "-setupinterface=false", "-setupiptables=false", "-skipteardown",
+    ]  # fmt: skip
+    written = seed_node.read_bytes()
+    before = lab.cluster_metrics()
+    process = lab.run_nodecache(argv, env, "nodecache-seed.log")
+    try:
+        # its binds, on its port 53
+        assert answer(lab.pod, LOCAL_IP, "web.shop.svc.cluster.local.") == ["10.96.10.10"]
+        assert answer(lab.pod, KUBE_DNS_IP, "api.shop.svc.cluster.local.") == ["10.96.10.20"]
+        # its forward targets: 10.96.0.10 over TCP (cluster.local and in-addr.arpa) ...
+        assert answer(lab.pod, LOCAL_IP, "10.10.96.10.in-addr.arpa.", "PTR") == [
+            "web.shop.svc.cluster.local."
+        ]
+        after = lab.cluster_metrics()
+        assert metric(after, "coredns_dns_requests_total", proto="tcp") > metric(
+            before, "coredns_dns_requests_total", proto="tcp"
+        )
+        assert metric(after, "coredns_dns_requests_total", proto="udp") == metric(
+            before, "coredns_dns_requests_total", proto="udp"
+        )
+        # ... and the node's /etc/resolv.conf for the rest
+        assert answer(lab.pod, KUBE_DNS_IP, "www.example.test.") == ["10.201.0.80"]
+        # its health and prometheus addresses
+        assert http_get(lab.node, f"http://{LOCAL_IP}:8080/health") == "OK"
+        assert metric(lab.node_metrics(), "coredns_dns_requests_total", zone="cluster.local.") > 0
+        assert seed_node.read_bytes() == written
+        assert raw_rules_for(lab.iptables("raw"), LOCAL_IP) == []
+    finally:
+        assert process.stop() == 0
+    log = process.output()
+    assert "Unable to lookup IP address of Upstream service kube-dns" in log
+    assert "Failed to read node-cache coreFile" in log and "running " + str(seed_node) in log
+    assert "[FATAL]" not in log and "[ERROR]" not in log

@@ -6,13 +6,7 @@ import pytest
 
 from clusterdns.corefile import parse
 from clusterdns.nodecache.params import NodeCacheError
-from clusterdns.nodecache.template import (
-    Pillars,
-    drop_directives,
-    embedded_base_corefile,
-    fill,
-    unbuilt_directives,
-)
+from clusterdns.nodecache.template import Pillars, embedded_base_corefile, fill
 
 SEED_VALUES = Pillars(("169.254.20.10", "10.96.0.10"), "10.96.0.10", (), "cluster.local")
 
@@ -104,13 +98,39 @@ def test_pillar_in_a_comment_is_fine() -> None:
     assert fill("# __PILLAR__NOPE__\n.:53 {}", SEED_VALUES) == "# __PILLAR__NOPE__\n.:53 {}"
 
 
-def test_drop_directives_removes_only_those_lines() -> None:
-    text = ".:53 {\n    reload\n    loop\n    reload 10s\n    cache 30\n    errors # loop\n}"
-    assert drop_directives(text, ["reload", "loop"]) == ".:53 {\n    cache 30\n    errors # loop\n}"
+def test_unknown_pillar_is_named_at_its_template_line_after_a_block_rewrite() -> None:
+    # the force_tcp block collapses to one line when filled: the line is the template's
+    template = (
+        ".:53 {\n    forward . __PILLAR__UPSTREAM__SERVERS__ {\n            force_tcp\n    }\n"
+        "    log __PILLAR__NOPE__\n}"
+    )
+    with pytest.raises(NodeCacheError, match=r"^base:5: __PILLAR__NOPE__"):
+        fill(template, Pillars(("10.0.0.1",), "10.0.0.2", ("10.1.0.1",)), "base")
 
 
-def test_unbuilt_directives_lists_used_and_missing() -> None:
-    text = ".:53 {\n    reload\n    loop\n    cache 30\n}"
-    assert unbuilt_directives(text, ["reload", "loop", "debug"], lambda name: name == "loop") == [
-        "reload"
-    ]
+UNKNOWN_CLUSTER_DNS = Pillars(
+    ("169.254.20.10",), None, cluster_dns_missing="env KUBE_DNS_SERVICE_HOST ... is not set"
+)
+
+
+def test_unknown_cluster_dns_fails_only_where_the_template_needs_it() -> None:
+    # node-cache (cache_app.go NewCacheApp) only warns when the upstream Service's env var
+    # is unset; the value is needed only to fill __PILLAR__CLUSTER__DNS__.
+    template = "cluster.local:53 {\n    bind __PILLAR__LOCAL__DNS__\n    forward . __PILLAR__CLUSTER__DNS__\n}"
+    with pytest.raises(
+        NodeCacheError,
+        match=r"^base:3: __PILLAR__CLUSTER__DNS__ needs the cluster DNS address, "
+        r"but env KUBE_DNS_SERVICE_HOST \.\.\. is not set$",
+    ):
+        fill(template, UNKNOWN_CLUSTER_DNS, "base")
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        ".:53 {\n    bind __PILLAR__LOCAL__DNS__\n    forward . 10.96.0.10\n}",
+        "# forward . __PILLAR__CLUSTER__DNS__\n.:53 {\n    forward . 10.96.0.10\n}",
+    ],
+)
+def test_a_template_without_the_cluster_dns_pillar_needs_no_address(template: str) -> None:
+    assert "__PILLAR__LOCAL__DNS__" not in fill(template, UNKNOWN_CLUSTER_DNS)

@@ -10,12 +10,15 @@ import os
 import sys
 
 from clusterdns.errors import ClusterDNSError
-from clusterdns.nodecache.app import NodeCache, build_corefile, run_until_signalled
+from clusterdns.nodecache.app import NodeCache, load_corefile, pillars_for, run_until_signalled
 from clusterdns.nodecache.params import (
     DEFAULT_BASE_COREFILE,
+    DEFAULT_COREFILE,
+    NodeCacheError,
     NodeCacheParams,
     parse_bool,
     parse_local_ips,
+    parse_server,
     parse_sync_interval,
     parse_upstream_servers,
 )
@@ -26,15 +29,19 @@ COMMAND = "nodecache"
 HELP = "run the node-local DNS cache (k8s-dns-node-cache's flags): link-local IP, iptables NOTRACK"
 DESCRIPTION = """Run the NodeLocal DNSCache agent, as k8s-dns-node-cache does.
 
-It fills the nodelocaldns base Corefile (-basecorefile; the embedded one from
-Kubernetes' nodelocaldns.yaml when the default path is absent): __PILLAR__LOCAL__DNS__
-from -localip, __PILLAR__CLUSTER__DNS__ from -clusterdns or env <UPSTREAMSVC>_SERVICE_HOST,
-__PILLAR__UPSTREAM__SERVERS__ from -upstream-servers or /etc/resolv.conf,
-__PILLAR__DNS__DOMAIN__ from -domain; writes it to -conf and serves it.
+-conf is the Corefile that runs. When -basecorefile can be read, it is filled
+first and written to -conf (and filled again whenever it changes, checked every
+10 s): __PILLAR__LOCAL__DNS__ from -localip, __PILLAR__CLUSTER__DNS__ from
+-clusterdns or env <UPSTREAMSVC>_SERVICE_HOST, __PILLAR__UPSTREAM__SERVERS__ from
+-upstream-servers or /etc/resolv.conf, __PILLAR__DNS__DOMAIN__ from -domain.
+When it cannot be read, a warning says so and -conf runs as it is. A missing
+upstream Service address is a warning until a template needs it.
+--embedded-base (ours, not node-cache's) fills the embedded template from
+Kubernetes' nodelocaldns.yaml instead; without -conf it is then served from memory.
 With -setupinterface it puts the local IPs on a dummy interface; with -setupiptables
 it adds the NOTRACK/ACCEPT rules; both are checked every -syncinterval and removed
 on exit unless -skipteardown. Boolean flags take Go's form: -setupiptables=false.
---print-config prints the filled Corefile and the rules (--json for JSON) and exits."""
+--print-config prints the Corefile that would run and the rules (--json for JSON) and exits."""
 
 
 def _flag(parser: argparse.ArgumentParser, name: str, **kwargs: object) -> None:
@@ -56,21 +63,17 @@ def _as_bool(text: str) -> bool:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     _flag(parser, "localip", required=True, metavar="IP[,IP]",
           help="comma-separated addresses to listen on, e.g. 169.254.20.10,10.96.0.10")  # fmt: skip
-    _flag(
-        parser,
-        "conf",
-        metavar="FILE",
-        help="where to write the filled Corefile (node-cache: /etc/Corefile)",
-    )
-    _flag(
-        parser,
-        "corefile",
-        dest="conf",
-        metavar="FILE",
-        help="same as -conf (node-cache's own name)",
-    )
-    _flag(parser, "basecorefile", default=DEFAULT_BASE_COREFILE, metavar="FILE",
-          help=f"the template Corefile (default {DEFAULT_BASE_COREFILE}; embedded one if absent)")  # fmt: skip
+    _flag(parser, "conf", metavar="FILE",
+          help=f"the Corefile that runs; a readable -basecorefile is filled into it first "
+               f"(default {DEFAULT_COREFILE})")  # fmt: skip
+    _flag(parser, "corefile", dest="conf", metavar="FILE",
+          help="same as -conf (node-cache's own name)")  # fmt: skip
+    _flag(parser, "basecorefile", metavar="FILE",
+          help=f"the template filled into -conf; when it cannot be read, -conf runs as it is "
+               f"(default {DEFAULT_BASE_COREFILE})")  # fmt: skip
+    parser.add_argument("--embedded-base", dest="embedded_base", action="store_true",
+                        help="clusterdns only, not a node-cache flag: fill the embedded nodelocaldns "
+                             "template instead of -basecorefile (served from memory without -conf)")  # fmt: skip
     _flag(parser, "upstreamsvc", default="kube-dns", metavar="NAME",
           help="Service whose ClusterIP (env NAME_SERVICE_HOST) is __PILLAR__CLUSTER__DNS__")  # fmt: skip
     _flag(
@@ -114,6 +117,10 @@ def _as_interval(text: str) -> float:
 
 
 def params_from(args: argparse.Namespace) -> NodeCacheParams:
+    if args.embedded_base and args.basecorefile is not None:
+        raise NodeCacheError("give -basecorefile or --embedded-base, not both")
+    if args.clusterdns:
+        parse_server(args.clusterdns, "-clusterdns")
     return NodeCacheParams(
         local_ips=parse_local_ips(args.localip),
         port=args.port,
@@ -124,8 +131,9 @@ def params_from(args: argparse.Namespace) -> NodeCacheParams:
         sync_interval=args.syncinterval,
         health_port=args.health_port,
         metrics_listen_address=args.metrics_listen_address,
-        base_corefile=args.basecorefile,
-        corefile=args.conf,
+        base_corefile=args.basecorefile or DEFAULT_BASE_COREFILE,
+        corefile=args.conf or (None if args.embedded_base else DEFAULT_COREFILE),
+        embedded_base=args.embedded_base,
         upstream_svc=args.upstreamsvc,
         cluster_dns=args.clusterdns,
         upstream_servers=parse_upstream_servers(args.upstream_servers),
@@ -135,11 +143,14 @@ def params_from(args: argparse.Namespace) -> NodeCacheParams:
 
 
 def print_config(params: NodeCacheParams, as_json: bool) -> None:
-    text = build_corefile(params, os.environ)
+    corefile = load_corefile(params, pillars_for(params, os.environ))
+    text = corefile.text
     rules = node_cache_rules(params.local_ips, params.port, params.health_port)
     if as_json:
         print(json.dumps({
             "corefile": text,
+            "source": corefile.source,
+            "filled": corefile.base is not None,
             "iptables": [{"table": r.table, "chain": r.chain, "args": list(r.args)} for r in rules]
             if params.setup_iptables else [],
             "interface": params.interface_name if params.setup_interface else None,
@@ -161,8 +172,8 @@ def run(args: argparse.Namespace) -> int:
                 handler.setStream(sys.stderr)
         print_config(params, args.json)
         return 0
-    cache = NodeCache(params, os.environ)
     try:
+        cache = NodeCache(params, os.environ)
         cache.check()
     except ClusterDNSError as exc:
         print(f"clusterdns nodecache: {exc}", file=sys.stderr)

@@ -1,12 +1,17 @@
-"""Running the node cache: the Corefile from the base, the node's network, the periodic sync.
+"""Running the node cache: which Corefile runs, the node's network, the periodic syncs.
 
-Order, as node-cache's ``Init``/``RunApp``: write the Corefile from the base
-template, put the interface (and so the local addresses) on the node, start
-serving, then add the iptables rules once the server is up (node-cache does this
-when the pidfile appears, so rules never point at a cache that failed to start),
-and check interface and rules again every ``-syncinterval``.  The base Corefile
-is re-read every 10 s and a changed one is reloaded.  On SIGTERM/SIGINT the
-server stops and, unless ``-skipteardown``, the interface and rules go.
+Order, as node-cache's ``NewCacheApp``/``Init``/``RunApp`` (kubernetes/dns
+``cmd/node-cache/app``): the upstream Service's address is looked up in the env
+(a warning when it is missing: only a template that needs it fails); the base
+Corefile (``-basecorefile``) is filled and written to ``-conf`` when it can be
+read, and when it cannot, a warning says so and ``-conf`` runs as it is; then
+the interface (and so the local addresses) goes on the node, the server starts
+from ``-conf``, and the iptables rules are added once it is up (node-cache waits
+for the pidfile, so rules never point at a cache that failed to start).  Every
+``-syncinterval`` interface and rules are checked again; every 10 s the base is
+read again and, when it changed, filled, written to ``-conf`` and run.  On
+SIGTERM/SIGINT the server stops and, unless ``-skipteardown``, the interface and
+rules go.  The embedded template is filled only with ``--embedded-base``.
 """
 
 from __future__ import annotations
@@ -15,9 +20,9 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import signal
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -25,68 +30,96 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from clusterdns.nodecache.netsetup import REGISTRY, SETUP_ERRORS, NetworkSetup
 from clusterdns.nodecache.params import (
     CONFIG_SYNC_PERIOD,
-    DEFAULT_BASE_COREFILE,
     NodeCacheError,
     NodeCacheParams,
     cluster_dns_address,
 )
-from clusterdns.nodecache.template import (
-    Pillars,
-    drop_directives,
-    embedded_base_corefile,
-    fill,
-    unbuilt_directives,
-)
-from clusterdns.plugins import registry
-from clusterdns.server.server import Server
+from clusterdns.nodecache.template import Pillars, embedded_base_corefile, fill
+from clusterdns.server.server import PlannedBlock, Server
 
 log = logging.getLogger("clusterdns.nodecache")
 
-# Directives of the nodelocaldns template that only help operations; when this
-# build lacks them the cache still answers correctly, so they are left out with a warning.
-OPTIONAL_DIRECTIVES = ("reload", "loop")
+EMBEDDED_BASE = "<embedded nodelocaldns Corefile.base>"
+IN_MEMORY = "<nodecache Corefile>"
+
+
+@dataclass(frozen=True, slots=True)
+class Corefile:
+    """The Corefile that runs, the base text it was filled from (None: ``-conf`` as it is),
+    and where it came from (the base's name, or the ``-conf`` path)."""
+
+    text: str
+    base: str | None
+    source: str
+
+
+def pillars_for(params: NodeCacheParams, environ: Mapping[str, str]) -> Pillars:
+    """The values to fill; an unknown cluster DNS address is node-cache's warning, not an error."""
+    try:
+        cluster_dns: str | None = cluster_dns_address(
+            params.cluster_dns, params.upstream_svc, environ
+        )
+        missing = ""
+    except NodeCacheError as exc:
+        if params.cluster_dns:
+            raise  # a bad -clusterdns is the user's mistake, not a missing env var
+        log.warning(
+            "[WARNING] Unable to lookup IP address of Upstream service %s: %s",
+            params.upstream_svc,
+            exc,
+        )
+        cluster_dns, missing = None, str(exc)
+    return Pillars(
+        local_ips=params.local_ips,
+        cluster_dns=cluster_dns,
+        upstream_servers=params.upstream_servers,
+        domain=params.domain,
+        cluster_dns_missing=missing,
+    )
 
 
 def read_base(params: NodeCacheParams) -> tuple[str, str]:
-    """The base template's text and name; the embedded template when the default path is absent."""
-    path = params.base_corefile
-    if path == DEFAULT_BASE_COREFILE and not os.path.exists(path):
-        return embedded_base_corefile(), "<embedded nodelocaldns Corefile.base>"
+    """The base template's text and name; raises OSError when ``-basecorefile`` cannot be read."""
+    if params.embedded_base:
+        return embedded_base_corefile(), EMBEDDED_BASE
+    with open(params.base_corefile, encoding="utf-8") as handle:
+        return handle.read(), params.base_corefile
+
+
+def read_conf(params: NodeCacheParams) -> str:
+    """``-conf`` as it is: what runs when there is no base to fill."""
+    path = params.corefile
+    if path is None:
+        raise NodeCacheError("-conf: no Corefile given and no base Corefile to fill")
     try:
         with open(path, encoding="utf-8") as handle:
-            return handle.read(), path
+            return handle.read()
     except OSError as exc:
-        raise NodeCacheError(f"-basecorefile: cannot read {path}: {exc.strerror}") from exc
+        raise NodeCacheError(
+            f"-conf: cannot read {path}: {exc.strerror}; without a readable -basecorefile "
+            "the Corefile given with -conf runs as it is (--embedded-base fills the "
+            "embedded nodelocaldns template instead)"
+        ) from exc
 
 
-def build_corefile(params: NodeCacheParams, environ: Mapping[str, str]) -> str:
-    """The Corefile to serve: the base filled in, minus directives this build lacks."""
-    base, name = read_base(params)
-    pillars = Pillars(
-        local_ips=params.local_ips,
-        cluster_dns=cluster_dns_address(params.cluster_dns, params.upstream_svc, environ),
-        upstream_servers=params.upstream_servers,
-        domain=params.domain,
-    )
-    text = fill(base, pillars, name)
-    missing = unbuilt_directives(text, OPTIONAL_DIRECTIVES, _is_built)
-    for directive in missing:
+def load_corefile(params: NodeCacheParams, pillars: Pillars) -> Corefile:
+    """node-cache's ``updateCorefile`` then CoreDNS's ``-conf``: the base filled, else ``-conf``."""
+    try:
+        base, name = read_base(params)
+    except OSError as exc:
+        SETUP_ERRORS.labels("configmap").inc()
         log.warning(
-            "[WARNING] %s: plugin '%s' is not built into clusterdns yet; left out", name, directive
+            "[WARNING] Failed to read node-cache coreFile %s - %s; running %s as it is",
+            params.base_corefile,
+            exc.strerror,
+            params.corefile,
         )
-    return drop_directives(text, missing)
-
-
-def _uses_reload(text: str) -> bool:
-    return re.search(r"^\s*reload\b", text, re.MULTILINE) is not None
-
-
-def _is_built(name: str) -> bool:
-    return registry.setup_function(name) is not None
+        return Corefile(read_conf(params), None, params.corefile or IN_MEMORY)
+    return Corefile(fill(base, pillars, name), base, name)
 
 
 def write_corefile(params: NodeCacheParams, text: str) -> None:
-    if not params.corefile:
+    if params.corefile is None:
         return
     try:
         with open(params.corefile, "w", encoding="utf-8") as handle:
@@ -99,24 +132,29 @@ def write_corefile(params: NodeCacheParams, text: str) -> None:
 class NodeCache:
     def __init__(self, params: NodeCacheParams, environ: Mapping[str, str]) -> None:
         self.params = params
-        self.environ = environ
-        self.text = build_corefile(params, environ)
-        # Without -conf there is no file: a label, so the reload plugin has nothing to watch.
-        label = params.corefile or "<nodecache Corefile>"
-        self.server = Server(self.text, label, default_port=params.port)
+        self.pillars = pillars_for(params, environ)
+        corefile = load_corefile(params, self.pillars)
+        self.text = corefile.text
+        self.base = corefile.base
+        self.server = Server(self.text, params.corefile or IN_MEMORY, default_port=params.port)
         self.network = NetworkSetup(params)
+        self.planned: list[PlannedBlock] | None = None
+        self._base_readable = corefile.base is not None
         self._tasks: list[asyncio.Task[None]] = []
 
     def check(self) -> None:
-        """Refuse a bad Corefile before anything touches the node."""
-        self.server.plan(self.text)
-        write_corefile(self.params, self.text)
+        """Write a filled base to ``-conf``, then set the Corefile up: refused before anything
+        touches the node, and the plugins set up here are the ones that start."""
+        if self.base is not None:
+            write_corefile(self.params, self.text)
+        self.planned = self.server.plan(self.text)
         log.info("[INFO] Using config file:\n%s", self.text)
 
     async def start(self) -> None:
         if self.params.setup_interface:
             await asyncio.to_thread(self.network.ensure_interface)
-        await self.server.start()
+        planned, self.planned = self.planned, None
+        await self.server.start(planned)
         await self._serve_metrics()
         self._write_pidfile()
         if self.params.setup_iptables:
@@ -136,6 +174,45 @@ class NodeCache:
         if not self.params.skip_teardown:
             self.network.teardown()
 
+    async def sync_corefile(self) -> bool:
+        """One configmap sync: a base that changed is filled, written to ``-conf`` and run.
+
+        True when a new Corefile was written.  Without a readable base nothing
+        happens: ``-conf`` is the user's, and its own ``reload`` directive watches it.
+        """
+        try:
+            base, name = read_base(self.params)
+        except OSError as exc:
+            if self._base_readable:
+                SETUP_ERRORS.labels("configmap").inc()
+                log.warning(
+                    "[WARNING] Failed to read node-cache coreFile %s - %s; keeping the running Corefile",
+                    self.params.base_corefile,
+                    exc.strerror,
+                )
+            self._base_readable = False
+            return False
+        self._base_readable = True
+        if base == self.base:
+            return False
+        self.base = base  # a broken base is reported once, not every period
+        try:
+            text = fill(base, self.pillars, name)
+            write_corefile(self.params, text)
+        except NodeCacheError as exc:
+            SETUP_ERRORS.labels("configmap").inc()
+            log.error("[ERROR] %s", exc)
+            return False
+        log.info("[INFO] Updated Corefile from %s", name)
+        if self.params.corefile is not None and self._runs_reload():
+            self.text = text  # the reload plugin picks the written file up, as with node-cache
+        elif await self.server.reload(text):
+            self.text = text
+        return True
+
+    def _runs_reload(self) -> bool:
+        return any(p.name == "reload" for block in self.server.blocks for p in block.plugins)
+
     async def _serve_metrics(self) -> None:
         endpoint = await self.server.http_endpoint(self.params.metrics_listen_address, 9353)
         endpoint.routes["/metrics"] = _metrics
@@ -148,19 +225,7 @@ class NodeCache:
     async def _sync_corefile(self) -> None:
         while True:
             await asyncio.sleep(CONFIG_SYNC_PERIOD)
-            try:
-                text = build_corefile(self.params, self.environ)
-            except NodeCacheError as exc:
-                SETUP_ERRORS.labels("configmap").inc()
-                log.error("[ERROR] %s", exc)
-                continue
-            if text == self.text:
-                continue
-            write_corefile(self.params, text)
-            if self.params.corefile and _uses_reload(text):
-                self.text = text  # the reload plugin picks the written file up, as with node-cache
-            elif await self.server.reload(text):
-                self.text = text
+            await self.sync_corefile()
 
     def _write_pidfile(self) -> None:
         if self.params.pidfile:

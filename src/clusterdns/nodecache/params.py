@@ -6,8 +6,10 @@ Facts from kubernetes/dns ``cmd/node-cache/main.go`` and ``app/cache_app.go``:
 ``-syncinterval`` is 60 (a Go duration multiplied by one second, so a bare
 number means seconds); ``-health-port`` 8080 (used only for the NOTRACK rules
 of the liveness probe); ``-metrics-listen-address`` ``0.0.0.0:9353``;
-``-basecorefile`` ``/etc/coredns/Corefile.base``; ``-upstreamsvc`` ``kube-dns``,
-whose ClusterIP node-cache reads from the env var ``<SVC>_SERVICE_HOST``.
+``-basecorefile`` ``/etc/coredns/Corefile.base``; ``-corefile`` ``/etc/Corefile``,
+overridden by CoreDNS's ``-conf`` (the file that runs); ``-upstreamsvc`` ``kube-dns``,
+whose ClusterIP node-cache reads from the env var ``<SVC>_SERVICE_HOST`` (``NewCacheApp``
+only warns when it is unset or not an IP).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from clusterdns.errors import ClusterDNSError
 
 DEFAULT_BASE_COREFILE = "/etc/coredns/Corefile.base"
+DEFAULT_COREFILE = "/etc/Corefile"
 DEFAULT_SYNC_INTERVAL = 60.0
 #: node-cache's configmap sync period: how often the base Corefile is re-read.
 CONFIG_SYNC_PERIOD = 10.0
@@ -44,7 +47,10 @@ class NodeCacheParams:
     health_port: int = 8080
     metrics_listen_address: str = "0.0.0.0:9353"
     base_corefile: str = DEFAULT_BASE_COREFILE
-    corefile: str | None = None
+    #: ``-conf``: the Corefile that runs.  None only with ``embedded_base``: served from memory.
+    corefile: str | None = DEFAULT_COREFILE
+    #: ours, not node-cache's: fill the embedded nodelocaldns template instead of ``base_corefile``.
+    embedded_base: bool = False
     upstream_svc: str = "kube-dns"
     cluster_dns: str | None = None
     upstream_servers: tuple[str, ...] = ()
@@ -129,15 +135,19 @@ def parse_server(text: str, flag: str) -> str:
 
 
 def cluster_dns_address(explicit: str | None, service: str, environ: Mapping[str, str]) -> str:
-    """``__PILLAR__CLUSTER__DNS__``: ``-clusterdns``, else the upstream Service's ClusterIP from the env."""
+    """``__PILLAR__CLUSTER__DNS__``: ``-clusterdns``, else the upstream Service's ClusterIP from the env.
+
+    Raises when neither gives an address; the app turns that into node-cache's
+    warning and fails only when a template needs the value.
+    """
     if explicit:
         return parse_server(explicit, "-clusterdns")
     name = svc_env_name(service)
     value = environ.get(name, "").strip()
     if not value:
         raise NodeCacheError(
-            f"cannot find the cluster DNS address: env {name} (the ClusterIP of Service "
-            f"{service!r}, -upstreamsvc) is not set; pass -clusterdns IP"
+            f"env {name} (the ClusterIP of Service {service!r}, -upstreamsvc) is not set; "
+            "pass -clusterdns IP"
         )
     try:
         return str(ipaddress.ip_address(value))

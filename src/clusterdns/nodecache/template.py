@@ -6,7 +6,9 @@ Facts from kubernetes/dns ``cmd/node-cache/app/configmap.go`` (``updateCorefile`
   nameservers are configured (the forward plugin reads that file).  With explicit
   upstreams node-cache turns a ``forward . __PILLAR__UPSTREAM__SERVERS__ { force_tcp }``
   block into plain (UDP) ``forward . SERVERS``.
-* ``__PILLAR__CLUSTER__DNS__`` becomes the upstream Service's ClusterIP.
+* ``__PILLAR__CLUSTER__DNS__`` becomes the upstream Service's ClusterIP.  node-cache
+  writes ``<nil>`` when it has none; we refuse, naming the line, since such a
+  Corefile cannot run.  A template without this pillar needs no address.
 * ``__PILLAR__LOCAL__DNS__`` becomes every ``-localip`` address, space-separated,
   and ``__PILLAR__DNS__SERVER__`` is then removed: the listen addresses are all
   in ``-localip`` already.
@@ -19,7 +21,6 @@ Pure text in, text out: reading and writing files is the app's job.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
 
@@ -37,15 +38,18 @@ _TCP_UPSTREAM_BLOCK = re.compile(
 )
 # An address:port use (``health __PILLAR__LOCAL__DNS__:8080``) takes one address, not the list.
 _LOCAL_DNS_WITH_PORT = re.compile(LOCAL_DNS + r"(?=:\d)")
-_PILLAR = re.compile(r"__PILLAR__[A-Z_]+__")
+_PILLAR = re.compile(r"__PILLAR__[A-Z_]+?__(?![A-Z])")
+_KNOWN = frozenset((UPSTREAM_SERVERS, CLUSTER_DNS, LOCAL_DNS, DNS_SERVER, DNS_DOMAIN))
 
 
 @dataclass(frozen=True, slots=True)
 class Pillars:
     local_ips: tuple[str, ...]
-    cluster_dns: str
+    #: None when the upstream Service's address is unknown; ``cluster_dns_missing`` says why.
+    cluster_dns: str | None
     upstream_servers: tuple[str, ...] = ()
     domain: str = "cluster.local"
+    cluster_dns_missing: str = ""
 
 
 def embedded_base_corefile() -> str:
@@ -54,13 +58,16 @@ def embedded_base_corefile() -> str:
 
 def fill(template: str, pillars: Pillars, filename: str = "Corefile.base") -> str:
     """The Corefile node-cache would write from ``template``; every ``__PILLAR__`` must be filled."""
+    _refuse_unknown_pillars(template, filename)  # checked before filling: lines are the template's
+    if pillars.cluster_dns is None:
+        _refuse_unknown_cluster_dns(template, pillars.cluster_dns_missing, filename)
     text = _fill_upstream(template, pillars.upstream_servers)
-    text = text.replace(CLUSTER_DNS, pillars.cluster_dns)
+    if pillars.cluster_dns is not None:
+        text = text.replace(CLUSTER_DNS, pillars.cluster_dns)
     text = _LOCAL_DNS_WITH_PORT.sub(_host_for_port(pillars.local_ips[0]), text)
     text = text.replace(LOCAL_DNS, " ".join(pillars.local_ips))
     text = text.replace(DNS_SERVER, "")
     text = text.replace(DNS_DOMAIN, pillars.domain.strip(".") or ".")
-    _refuse_leftovers(text, filename)
     return "\n".join(line.rstrip() for line in text.split("\n"))
 
 
@@ -77,29 +84,22 @@ def _host_for_port(ip: str) -> str:
     return f"[{ip}]" if ":" in ip else ip
 
 
-def _refuse_leftovers(text: str, filename: str) -> None:
+def _refuse_unknown_cluster_dns(text: str, why: str, filename: str) -> None:
     for number, line in enumerate(text.splitlines(), 1):
-        match = _PILLAR.search(line.split("#", 1)[0])
-        if match:
+        if CLUSTER_DNS in line.split("#", 1)[0]:
+            raise NodeCacheError(
+                f"{filename}:{number}: {CLUSTER_DNS} needs the cluster DNS address, "
+                f"but {why or 'none is known; pass -clusterdns IP'}"
+            )
+
+
+def _refuse_unknown_pillars(text: str, filename: str) -> None:
+    for number, line in enumerate(text.splitlines(), 1):
+        for match in _PILLAR.finditer(line.split("#", 1)[0]):
+            if match.group(0) in _KNOWN:
+                continue
             raise NodeCacheError(
                 f"{filename}:{number}: {match.group(0)} is not a value node-cache fills "
                 "(known: __PILLAR__LOCAL__DNS__, __PILLAR__DNS__SERVER__, __PILLAR__DNS__DOMAIN__, "
                 "__PILLAR__CLUSTER__DNS__, __PILLAR__UPSTREAM__SERVERS__); replace it in the base Corefile"
             )
-
-
-def drop_directives(text: str, names: Iterable[str]) -> str:
-    """Remove one-line directives ``names`` (with their arguments) from a Corefile."""
-    wanted = set(names)
-    if not wanted:
-        return text
-    pattern = re.compile(r"^\s*(" + "|".join(map(re.escape, sorted(wanted))) + r")(\s[^{}]*)?$")
-    return "\n".join(line for line in text.split("\n") if not pattern.match(line.split("#", 1)[0]))
-
-
-def unbuilt_directives(
-    text: str, optional: Iterable[str], is_built: Callable[[str], bool]
-) -> list[str]:
-    """Which of the ``optional`` directives ``text`` uses that this build lacks."""
-    used = set(re.findall(r"^\s*([a-z_]+)\b", text, re.MULTILINE))
-    return sorted(name for name in optional if name in used and not is_built(name))
