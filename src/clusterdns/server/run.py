@@ -20,9 +20,7 @@ class CoreDNSFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         level = LEVELS.get(record.levelname, record.levelname)
         message = record.getMessage()
-        if message.startswith("["):
-            return message
-        line = f"[{level}] {message}"
+        line = message if message.startswith("[") else f"[{level}] {message}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line

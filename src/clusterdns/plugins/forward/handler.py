@@ -8,6 +8,7 @@ import secrets
 import ssl
 import time
 
+from clusterdns.dns.names import in_zones, is_subdomain
 from clusterdns.dns.reply import opt_record, patch_reply, reply_flags
 from clusterdns.dns.wire import AA, AD, FORMERR, RA, REFUSED, SERVFAIL, TC, Query
 from clusterdns.plugins.forward import metrics, policy
@@ -63,11 +64,9 @@ class Forward(Plugin):
     def matches(self, name: str) -> bool:
         """Under FROM and not under an ``except`` zone (FROM itself always matches)."""
         zone = self.config.from_zone
-        if not (zone == "." or name == zone or name.endswith("." + zone)):
+        if not is_subdomain(name, zone):
             return False
-        if name == zone:
-            return True
-        return not any(name == z or name.endswith("." + z) for z in self.config.ignored)
+        return name == zone or not in_zones(name, self.config.ignored)
 
     async def serve(self, request: Request, next: Handler) -> Reply:
         if not self.matches(request.query.name):

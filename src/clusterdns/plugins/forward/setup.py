@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import dns.rcode
 
 from clusterdns.corefile.model import Directive
+from clusterdns.dns.names import absolute
 from clusterdns.plugins.args import fail, parse_duration, parse_int
 from clusterdns.plugins.plugin import Plugin, SetupContext
 
@@ -50,11 +51,6 @@ class ForwardConfig:
     max_concurrent: int = 0
     next_rcodes: tuple[int, ...] = ()
     read_timeout: float = 2.0
-
-
-def absolute(name: str) -> str:
-    name = name.lower()
-    return name if name.endswith(".") else name + "."
 
 
 def parse_upstream(text: str, directive: Directive) -> list[UpstreamAddress]:
@@ -228,7 +224,7 @@ def setup(directive: Directive, ctx: SetupContext) -> Plugin:
 
     config = parse(directive)
     plugin = Forward(config)
-    previous = ctx.shared.get("forward")
+    previous = ctx.previous
     if isinstance(previous, Forward):
         # CoreDNS chains several forward stanzas of one block: ``next RCODE``
         # only hands a query on when the next plugin is another forward.

@@ -24,10 +24,9 @@ from clusterdns.cluster.manifests import ManifestWatcher, Problem
 from clusterdns.cluster.model import ClusterState
 from clusterdns.dns.reply import Answer, compile_answer, render
 from clusterdns.dns.wire import NOERROR, SERVFAIL
-from clusterdns.dns.zone import MISSING, RecordTable
+from clusterdns.dns.zone import MISSING, Record, RecordTable
 from clusterdns.plugins.kubernetes.options import KubernetesOptions
 from clusterdns.plugins.kubernetes.records import (
-    Record,
     RecordSet,
     apex_records,
     build_records,
