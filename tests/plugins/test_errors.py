@@ -6,6 +6,7 @@ import logging
 import re
 import time
 
+import dns.rcode
 import pytest
 
 from clusterdns.corefile import parse as parse_corefile
@@ -13,6 +14,7 @@ from clusterdns.errors import ConfigError
 from clusterdns.plugins.errors.consolidate import Consolidator, Pattern, Summary, go_duration
 from clusterdns.plugins.errors.handler import error_line
 from clusterdns.plugins.errors.setup import ErrorsConfig, parse
+from clusterdns.plugins.whoami.setup import Whoami
 from serverutil import running
 
 LOGGER = "clusterdns.plugins.errors"
@@ -180,10 +182,15 @@ def test_error_line_through_the_server(caplog: pytest.LogCaptureFixture) -> None
 
 
 def wait_for(
-    caplog: pytest.LogCaptureFixture, thread: int | None, count: int, deadline_s: float = 2.0
+    caplog: pytest.LogCaptureFixture, thread: int | None, count: int, deadline_s: float = 5.0
 ) -> None:
+    """Wait until ``count`` lines were logged; fail the test when they do not come in time."""
     deadline = time.monotonic() + deadline_s
-    while len(lines(caplog, thread)) < count and time.monotonic() < deadline:
+    while len(lines(caplog, thread)) < count:
+        if time.monotonic() >= deadline:
+            pytest.fail(
+                f"expected {count} log lines within {deadline_s}s, got {lines(caplog, thread)}"
+            )
         time.sleep(0.02)
 
 
@@ -197,11 +204,37 @@ def test_consolidated_errors_through_the_server(caplog: pytest.LogCaptureFixture
         for name in ("a.test.", "b.test.", "c.test."):
             srv.udp(name, "A")
         assert lines(caplog, srv.thread.ident) == []  # consolidated: no line per error
+        # The window's own timer reports it while the server still runs: stopping the
+        # server would print the same line (close_all), so it must come before the stop.
         wait_for(caplog, srv.thread.ident, 1)
-    assert lines(caplog, srv.thread.ident) == [
-        (logging.WARNING,
-         "[WARNING] plugin/errors: 3 errors like 'no next plugin' occurred in last 300ms"),
-    ]  # fmt: skip
+        assert lines(caplog, srv.thread.ident) == [
+            (logging.WARNING,
+             "[WARNING] plugin/errors: 3 errors like 'no next plugin' occurred in last 300ms"),
+        ]  # fmt: skip
+    assert len(lines(caplog, srv.thread.ident)) == 1  # nothing left open for the stop to report
+
+
+@pytest.mark.parametrize(("option", "traceback"), [("", False), ("stacktrace", True)])
+def test_stacktrace_logs_the_traceback_of_a_recovered_panic(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, option: str, traceback: bool
+) -> None:
+    """CoreDNS core/dnsserver/server.go logs "Recovered from panic in server" with the stack
+    only when the block's errors plugin sets ``stacktrace`` (plugin/errors/setup.go)."""
+
+    async def bug(self: Whoami, request: object, next: object) -> object:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Whoami, "serve", bug)
+    caplog.set_level(logging.DEBUG, logger="clusterdns.server")
+    corefile = f".:0 {{\n    bind 127.0.0.1\n    errors {{\n{option}\n    }}\n    whoami\n}}\n"
+    with running(corefile) as srv:
+        assert srv.udp("x.test.").rcode() == dns.rcode.SERVFAIL
+    [record] = [r for r in caplog.records if "Recovered from panic" in r.getMessage()]
+    assert record.getMessage().startswith(
+        '[ERROR] Recovered from panic in server: "dns://127.0.0.1:'
+    )
+    assert "RuntimeError('boom')" in record.getMessage()
+    assert bool(record.exc_info and record.exc_info[0]) == traceback
 
 
 def test_open_windows_are_reported_on_stop(caplog: pytest.LogCaptureFixture) -> None:

@@ -55,17 +55,13 @@ def test_digest_ignores_comments_and_layout() -> None:
     ],
 )
 def test_parse_errors(args: tuple[str, ...], message: str) -> None:
-    ctx = SetupContext(
-        keys=(".",), zones=(".",), port=53, config_file="Corefile", shared={"server": None}
-    )
+    ctx = SetupContext(keys=(".",), zones=(".",), port=53, config_file="Corefile")
     with pytest.raises(ConfigError, match=message):
         setup(Directive("reload", args, (), "Corefile", 2), ctx)
 
 
 def test_jitter_is_capped_at_half_the_interval() -> None:
-    ctx = SetupContext(
-        keys=(".",), zones=(".",), port=53, config_file="Corefile", shared={"server": None}
-    )
+    ctx = SetupContext(keys=(".",), zones=(".",), port=53, config_file="Corefile")
     plugin = setup(Directive("reload", ("4s", "1m"), (), "Corefile", 2), ctx)
     assert isinstance(plugin, Reload)
     assert 3.0 <= plugin.interval <= 5.0

@@ -1,7 +1,11 @@
 """Golden resolv.conf files, one per documented kubelet rule (pkg/kubelet/network/dns/dns.go).
 
-Regenerate after an intended change with ``CLUSTERDNS_UPDATE_GOLDEN=1 pytest tests/podconfig``
-and review the diff.
+The golden files are the expected outputs, checked by hand against the kubelet source
+named in ``SOURCES`` (kubernetes/kubernetes pkg/kubelet/network/dns/dns.go, release 1.30),
+not outputs of the code under test taken on trust.  Rewriting them is a deliberate act:
+``CLUSTERDNS_UPDATE_GOLDEN=1 pytest tests/podconfig`` writes them and then *fails* every
+rewritten case, so the run can never pass with the variable set; review the diff, check it
+against the source line named below, commit, and rerun without the variable.
 """
 
 from __future__ import annotations
@@ -122,14 +126,42 @@ CASES: list[tuple[str, dict[str, object], Kubelet]] = [
 ]
 
 
+DNS_GO = "pkg/kubelet/network/dns/dns.go"
+#: the kubelet code each golden file was checked against
+SOURCES: dict[str, str] = {
+    "cluster_first_is_the_default": f"{DNS_GO} getPodDNSType: an empty dnsPolicy is ClusterFirst",
+    "cluster_first_search_is_ns_svc_domain_then_host": f"{DNS_GO} generateSearchesForDNSClusterFirst: <ns>.svc.<domain>, svc.<domain>, <domain>, then the host's search",
+    "cluster_first_replaces_host_options_with_ndots5": f"{DNS_GO} GetPodDNS podDNSCluster: Options = defaultDNSOptions (ndots:5), host options dropped",
+    "cluster_first_host_network_falls_back_to_default": f"{DNS_GO} getPodDNSType: ClusterFirst with hostNetwork is podDNSHost",
+    "cluster_first_with_host_net_uses_cluster_dns": f"{DNS_GO} getPodDNSType: ClusterFirstWithHostNet is podDNSCluster",
+    "default_uses_the_node_resolv_conf": f"{DNS_GO} GetPodDNS podDNSHost: the node's resolv.conf (getHostDNSConfig)",
+    "default_with_empty_resolv_conf_flag_uses_localhost": f"{DNS_GO} getHostDNSConfig: --resolv-conf='' gives no host servers; GetPodDNS then uses 127.0.0.1",
+    "none_uses_only_dns_config": f"{DNS_GO} GetPodDNS podDNSNone: only the pod's dnsConfig",
+    "dns_config_merged_and_deduplicated_pod_option_wins": f"{DNS_GO} appendDNSConfig: omitDuplicates for servers and searches, mergeDNSOptions (pod's value wins)",
+    "default_with_dns_config_more_than_three_nameservers_truncated": f"{DNS_GO} formDNSNameserversFitsLimits: validation.MaxDNSNameservers = 3, warning event",
+    "multiple_cluster_dns_ips": f"{DNS_GO} GetPodDNS podDNSCluster: every --cluster-dns IP is a nameserver",
+    "empty_cluster_domain_keeps_host_search": f"{DNS_GO} generateSearchesForDNSClusterFirst: ClusterDomain == '' returns the host search",
+    "no_cluster_dns_falls_back_to_default": f"{DNS_GO} GetPodDNS: no --cluster-dns, ClusterFirst falls back to podDNSHost (MissingClusterDNS event)",
+    "search_line_over_2048_characters_trimmed_from_the_end": f"{DNS_GO} formDNSSearchFitsLimits: validation.MaxDNSSearchListChars = 2048",
+    "more_than_32_search_domains_cut": f"{DNS_GO} formDNSSearchFitsLimits: validation.MaxDNSSearchPaths = 32",
+}  # fmt: skip
+
+
+def test_every_case_names_the_kubelet_rule_it_was_checked_against() -> None:
+    assert set(SOURCES) == {c[0] for c in CASES}
+
+
 @pytest.mark.parametrize(("case", "manifest", "kubelet"), CASES, ids=[c[0] for c in CASES])
 def test_kubelet_rule_golden(case: str, manifest: dict[str, object], kubelet: Kubelet) -> None:
     result = pod_dns(pod_from_object(manifest), kubelet)
     text = result.to_text() + "".join(f"# warning: {w}\n" for w in result.warnings)
     golden = GOLDEN / f"{case}.conf"
-    if os.environ.get("CLUSTERDNS_UPDATE_GOLDEN"):
+    if os.environ.get("CLUSTERDNS_UPDATE_GOLDEN") and (
+        not golden.exists() or text != golden.read_text()
+    ):
         golden.write_text(text)
-    assert text == golden.read_text()
+        pytest.fail(f"{golden.name} rewritten: review it against {SOURCES[case]}, then rerun")
+    assert text == golden.read_text(), SOURCES[case]
 
 
 def test_every_golden_file_has_a_case() -> None:

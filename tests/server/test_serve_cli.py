@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dns.message
 import dns.query
+import dns.rdatatype
 import pytest
 
 CLI = [sys.executable, "-m", "clusterdns"]
@@ -112,3 +113,46 @@ def test_sigterm_stops_cleanly(served):
     output, _ = process.communicate(timeout=15)
     assert process.returncode == 0
     assert f".:{port}" in output and "clusterdns-" in output
+
+
+def test_serve_reads_the_corefile_in_the_working_directory(tmp_path: Path) -> None:
+    """CoreDNS's default loader reads ./Corefile when -conf is not given; the first log
+    line says which Corefile was loaded."""
+    port = free_port()
+    (tmp_path / "Corefile").write_text(f".:{port} {{\n    bind 127.0.0.1\n    whoami\n}}\n")
+    pidfile = tmp_path / "clusterdns.pid"
+    process = subprocess.Popen(
+        [*CLI, "serve", "-quiet", "-pidfile", str(pidfile)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()
+        assert first.strip() == "[INFO] Loaded Corefile Corefile", first
+        deadline = time.monotonic() + 10
+        while not pidfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pidfile.read_text().strip() == str(process.pid)
+        reply = dns.query.udp(
+            dns.message.make_query("x.test.", "A"), "127.0.0.1", port=port, timeout=5
+        )
+        assert any(rr.rdtype == dns.rdatatype.SRV for rr in reply.additional)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(10)
+    assert not pidfile.exists()
+
+
+def test_serve_version_and_plugins_flags() -> None:
+    version = subprocess.run(
+        [*CLI, "serve", "-version"], capture_output=True, text=True, timeout=30
+    )
+    assert version.returncode == 0 and version.stdout.startswith("clusterdns-")
+    listing = subprocess.run(
+        [*CLI, "serve", "-plugins"], capture_output=True, text=True, timeout=30
+    )
+    assert listing.returncode == 0
+    assert "  dns.forward\n" in listing.stdout and "  dns.whoami\n" in listing.stdout

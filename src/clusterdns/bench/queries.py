@@ -7,7 +7,6 @@ in order and cycled.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,11 @@ import dns.message
 import dns.name
 import dns.rdatatype
 
+from clusterdns.dns.names import split_ip_port
 from clusterdns.errors import ClusterDNSError
+from clusterdns.resolver.resolvconf import Effective, Libc, effective
+from clusterdns.resolver.resolvconf import parse as parse_resolv_conf
+from clusterdns.resolver.search import candidates
 
 
 class BenchInputError(ClusterDNSError):
@@ -89,25 +92,10 @@ def build_template(spec: QuerySpec) -> QueryTemplate:
 
 def parse_server(text: str, default_port: int = 53) -> tuple[str, int]:
     """``HOST:PORT``, ``HOST`` or ``[V6]:PORT`` -> (address, port); the host must be an IP address."""
-    host, port = text, default_port
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        if rest:
-            port = _port(rest.removeprefix(":"), text)
-    elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
-        port = _port(port_text, text)
     try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise BenchInputError(f"--server {text!r}: expected an IP address as HOST:PORT") from None
-    return host, port
-
-
-def _port(text: str, whole: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise BenchInputError(f"--server {whole!r}: port must be 1-65535")
-    return int(text)
+        return split_ip_port(text, default_port)
+    except ValueError as exc:
+        raise BenchInputError(f"--server {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,48 +110,23 @@ class ResolvConf:
 def read_resolv_conf(path: str | Path) -> ResolvConf:
     """First ``nameserver`` (what a pod's stub resolver tries first), ``search`` and ``ndots``.
 
-    TODO(resolver): use clusterdns.resolver's resolv.conf parser once it lands;
-    this minimal reader keeps the last ``search`` line and ``options ndots:N``, as glibc does.
+    Read with ``clusterdns.resolver``'s parser and glibc's rules (last ``search``
+    or ``domain`` line wins, ``ndots`` capped at 15).
     """
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise BenchInputError(f"{path}: cannot read resolv.conf: {exc.strerror}") from None
-    nameservers: list[str] = []
-    search: tuple[str, ...] = ()
-    ndots = 1
-    for line in lines:
-        fields = line.split()
-        if not fields or fields[0][0] in ";#":
-            continue
-        if fields[0] == "nameserver" and len(fields) > 1:
-            nameservers.append(fields[1])
-        elif fields[0] in ("search", "domain"):
-            search = tuple(fields[1:])
-        elif fields[0] == "options":
-            for option in fields[1:]:
-                if option.startswith("ndots:") and option[6:].isdigit():
-                    ndots = min(int(option[6:]), 15)  # glibc caps ndots at 15
-    if not nameservers:
+    conf = effective(parse_resolv_conf(text), Libc.GLIBC)
+    if not conf.nameservers:
         raise BenchInputError(f"{path}: no 'nameserver' line; give --server HOST:PORT instead")
-    return ResolvConf(nameserver=nameservers[0], search=search, ndots=ndots)
+    return ResolvConf(nameserver=conf.nameservers[0], search=conf.search, ndots=conf.ndots)
 
 
 def search_candidates(name: str, search: tuple[str, ...], ndots: int) -> list[str]:
-    """The names a glibc-like stub tries for ``name``, in order.
-
-    TODO(resolver): replace with clusterdns.resolver's search-list expansion.
-    A name ending in a dot is tried alone; one with at least ``ndots`` dots is
-    tried as is first, then with each search domain; otherwise the search
-    domains come first and the name as is last.
-    """
-    if name.endswith("."):
-        return [name]
-    expanded = [f"{name}.{domain.strip('.')}." for domain in search]
-    absolute = f"{name}."
-    if name.count(".") >= ndots:
-        return [absolute, *expanded]
-    return [*expanded, absolute]
+    """The names glibc's stub tries for ``name``, in order (``clusterdns.resolver.search``)."""
+    conf = Effective(Libc.GLIBC, (), search, ndots, timeout=5, attempts=2)
+    return [candidate.name for candidate in candidates(name, conf)]
 
 
 def validate_name(name: str) -> None:

@@ -13,9 +13,9 @@ That shape is what trips the conntrack insert race: two packets of a new flow
 with the same 5-tuple leave together, one is dropped, and the lookup waits a
 whole timeout (5 s with glibc's default) before it tries again.
 
-TODO(resolver): this is a minimal stand-in.  When ``clusterdns.resolver`` lands,
-``_exchange`` becomes a call to its transport with the chosen libc behaviour and
-``search_candidates`` its search-list expansion.
+The search list comes from ``clusterdns.resolver.search`` (glibc's walk).  The
+packet shapes are sent here rather than through ``clusterdns.resolver.transport``
+because the load tester needs them concurrent and counted per try.
 
 Performance is not the point here (each lookup opens a socket, as libc does),
 so this runs on asyncio with one coroutine per concurrency slot.

@@ -4,28 +4,42 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
+import os
 import sys
+from collections.abc import Iterator
 
 from clusterdns.errors import ClusterDNSError, ConfigError
+from clusterdns.plugins import registry
 from clusterdns.server.run import (
     configure_logging,
     default_corefile,
     install_event_loop,
     serve_until_signalled,
+    version_text,
 )
 from clusterdns.server.server import Server
 
 COMMAND = "serve"
-HELP = "run the DNS server from a Corefile (the embedded sample on 127.0.0.1:1053 without one)"
+HELP = "run the DNS server from a Corefile (./Corefile, else the embedded sample on 127.0.0.1:1053)"
 DESCRIPTION = """Run the DNS server, as `coredns` does.
 
-Without -conf it serves the embedded default on 127.0.0.1:1053 (UDP and TCP).
-SIGTERM stops it (after the health plugin's lameduck); SIGUSR1 reloads the Corefile."""
+The Corefile is -conf FILE, else ./Corefile when it exists (CoreDNS's default
+loader), else the embedded sample cluster on 127.0.0.1:1053 (UDP and TCP); the
+first log line says which was loaded.  SIGTERM stops it (after the health
+plugin's lameduck); SIGUSR1 reloads the Corefile."""
+
+LOCAL_COREFILE = "Corefile"
+EMBEDDED = "<embedded default Corefile>"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "-conf", "--conf", metavar="FILE", help="Corefile to load (default: the embedded sample)"
+        "-conf",
+        "--conf",
+        metavar="FILE",
+        help="Corefile to load (default: ./Corefile, else the embedded sample)",
     )
     parser.add_argument(
         "-dns.port",
@@ -35,36 +49,79 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="default port for server blocks that name none (53 with -conf, 1053 without)",
+        help="default port for server blocks that name none (53 with a Corefile, 1053 embedded)",
+    )
+    parser.add_argument("-pidfile", "--pidfile", metavar="FILE", help="write the process id here")
+    parser.add_argument(
+        "-plugins", "--plugins", action="store_true", help="list the plugins built in and exit"
+    )
+    parser.add_argument(
+        "-version", "--version", action="store_true", help="show the version and exit"
     )
     parser.add_argument("-quiet", "--quiet", action="store_true", help="do not print the banner")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
-def load(args: argparse.Namespace) -> tuple[str, str]:
-    if not args.conf:
-        return default_corefile(), "<embedded default Corefile>"
+def load(args: argparse.Namespace) -> tuple[str, str | None]:
+    """The Corefile text and its path (None: the embedded sample), as CoreDNS's loaders pick."""
+    path = args.conf or (LOCAL_COREFILE if os.path.isfile(LOCAL_COREFILE) else None)
+    if path is None:
+        return default_corefile(), None
     try:
-        with open(args.conf, encoding="utf-8") as handle:
-            return handle.read(), args.conf
+        with open(path, encoding="utf-8") as handle:
+            return handle.read(), path
     except OSError as exc:
-        raise ConfigError(f"cannot read Corefile {args.conf}: {exc.strerror}") from exc
+        raise ConfigError(f"cannot read Corefile {path}: {exc.strerror}") from exc
+
+
+def plugins_text() -> str:
+    """``-plugins``: the directives built in, in CoreDNS's listing shape."""
+    built = sorted(name for name in registry.ORDER if registry.setup_function(name) is not None)
+    return "Server types:\n  dns\n\nOther plugins:\n" + "".join(f"  dns.{n}\n" for n in built)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.version:
+        print(version_text())
+        return 0
+    if args.plugins:
+        print(plugins_text(), end="")
+        return 0
     configure_logging(args.verbose)
-    text, filename = load(args)
-    port = args.port if args.port is not None else (53 if args.conf else 1053)
+    text, path = load(args)
+    logging.getLogger("clusterdns").info(
+        "[INFO] Loaded Corefile %s", path if path else "(the embedded sample cluster)"
+    )
+    port = args.port if args.port is not None else (53 if path else 1053)
     install_event_loop()
-    server = Server(text, filename, default_port=port)
+    server = Server(text, path or EMBEDDED, default_port=port)
     try:
         planned = server.plan(text)  # refuse a bad file before any socket is bound
     except ClusterDNSError as exc:
         print(f"clusterdns serve: {exc}", file=sys.stderr)
         return 1
     try:
-        asyncio.run(serve_until_signalled(server, args.conf, args.quiet, planned))
+        with pidfile(args.pidfile):
+            asyncio.run(serve_until_signalled(server, path, args.quiet, planned))
     except ClusterDNSError as exc:
         print(f"clusterdns serve: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+@contextlib.contextmanager
+def pidfile(path: str | None) -> Iterator[None]:
+    """CoreDNS's ``-pidfile``: the process id written at start, the file removed at exit."""
+    if not path:
+        yield
+        return
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(f"{os.getpid()}\n")
+    except OSError as exc:
+        raise ConfigError(f"cannot write pidfile {path}: {exc.strerror}") from exc
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(path)

@@ -20,9 +20,8 @@ so ``example.org::53`` or ``example.org:1053{`` are errors, not strange zones.
 
 from __future__ import annotations
 
-import ipaddress
-
 from clusterdns.corefile.model import CorefileError, ServerAddress, ServerBlock
+from clusterdns.dns.names import reverse_zones as cidr_reverse_zones
 
 # The port a key without one gets, per scheme; dns:// takes the caller's default.
 TRANSPORT_PORTS: dict[str, int] = {
@@ -133,15 +132,6 @@ def reverse_zones(key: str, cidr: str) -> list[str]:
     if cidr[0] == "0" and ":" in cidr:
         raise _fail(key, f"invalid CIDR {cidr!r}; write a network such as 10.0.0.0/8")
     try:
-        network = ipaddress.ip_network(cidr, strict=False)
+        return cidr_reverse_zones(cidr)
     except ValueError:
         raise _fail(key, f"invalid CIDR {cidr!r}; write a network such as 10.0.0.0/8") from None
-    step = 8 if network.version == 4 else 4
-    prefixlen = -(-network.prefixlen // step) * step  # round up to the label boundary
-    subnets = [network] if prefixlen == network.prefixlen else network.subnets(new_prefix=prefixlen)
-    zones = []
-    for subnet in subnets:
-        labels = subnet.network_address.reverse_pointer.split(".")
-        skip = (network.max_prefixlen - prefixlen) // step
-        zones.append(".".join(labels[skip:]) + ".")
-    return zones

@@ -28,6 +28,7 @@ from typing import Protocol
 import dns.rdatatype
 import dns.rrset
 
+from clusterdns.dns.names import longest_zone
 from clusterdns.dns.reply import Answer, compile_answer
 from clusterdns.dns.wire import (
     NOERROR,
@@ -88,13 +89,7 @@ class Result:
 
 def zone_of(name: str, zones: Iterable[str]) -> str | None:
     """The longest of ``zones`` that ``name`` is in or at, or None."""
-    best: str | None = None
-    for zone in zones:
-        if (name == zone or zone == "." or name.endswith("." + zone)) and (
-            best is None or len(zone) > len(best)
-        ):
-            best = zone
-    return best
+    return longest_zone(name, zones)
 
 
 def ancestors(name: str, apex: str) -> list[str]:

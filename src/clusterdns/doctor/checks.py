@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from clusterdns.corefile.keys import block_addresses
 from clusterdns.corefile.model import Directive, ServerBlock
+from clusterdns.dns.names import absolute, is_subdomain
 from clusterdns.doctor.findings import Finding, Severity
 from clusterdns.errors import ClusterDNSError
 from clusterdns.resolver.resolvconf import Effective, Libc, ResolvConf
@@ -67,7 +68,7 @@ def check_policy(conf: ResolvConf, domain: str) -> Finding:
         namespace = search[0][: -len(f".svc.{domain}")]
         title = f"ClusterFirst-like: namespace {namespace}, cluster domain {domain}"
         return Finding("dns-policy", Severity.INFO, title, evidence)
-    if any(s == domain or s.endswith("." + domain) for s in search):
+    if any(is_subdomain(absolute(s), absolute(domain)) for s in search):
         return Finding(
             "dns-policy", Severity.INFO, "None/custom: a search list with the cluster domain",
             evidence,

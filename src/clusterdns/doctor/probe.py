@@ -15,6 +15,7 @@ from pathlib import Path
 import dns.rcode
 
 from clusterdns.bench.engine import LoadPlan, StubPlan, run_plan
+from clusterdns.dns.names import split_host_port
 from clusterdns.doctor.checks import BenchRun, Conntrack, Probe, is_loopback, libc_from_paths
 from clusterdns.errors import ClusterDNSError
 from clusterdns.resolver.client import Client, Question, Transmission
@@ -149,13 +150,7 @@ def bench(
 def parse_hostport(text: str, default_port: int = 53) -> tuple[str, int]:
     """``HOST:PORT``, ``[V6]:PORT`` or ``HOST``; a bad value names itself."""
     try:
-        if text.startswith("["):
-            host, _, rest = text[1:].partition("]")
-            return host, int(rest.lstrip(":") or default_port)
-        if text.count(":") == 1:
-            host, _, port = text.partition(":")
-            return host, int(port)
-        return text, default_port
+        return split_host_port(text, default_port)
     except ValueError:
         raise ClusterDNSError(f"{text!r}: expected HOST:PORT") from None
 

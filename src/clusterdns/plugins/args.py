@@ -1,4 +1,9 @@
-"""Helpers every plugin's parse step uses: argument counts, durations, errors with a place."""
+"""Helpers every plugin's parse step uses: argument counts, numbers, durations, errors with a place.
+
+Every error reads ``plugin/<name>: <file>:<line>: <what is wrong>``: the helpers
+take the plugin's name for the options inside its block, and the server puts
+the directive's name on any error a setup lets through without one.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,13 @@ from clusterdns.errors import ConfigError
 if TYPE_CHECKING:
     from clusterdns.corefile.model import Directive
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+# Go's time.ParseDuration: [-+]? then one or more of a decimal (digits before or
+# after the point, or both) and a unit; "0" alone needs no unit.
+_PART = re.compile(r"(\d*)(?:\.(\d*))?(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
+_UNITS = {
+    "ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "\u03bcs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0,
+    "h": 3600.0,
+}  # fmt: skip
 
 
 def fail(directive: Directive, message: str, plugin: str | None = None) -> NoReturn:
@@ -21,29 +31,48 @@ def fail(directive: Directive, message: str, plugin: str | None = None) -> NoRet
     )
 
 
-def parse_duration(text: str, directive: Directive, plugin: str | None = None) -> float:
-    """A Go duration (``5s``, ``1m30s``, ``250ms``) in seconds."""
-    if text == "0":  # Go's ParseDuration accepts a bare zero
+def go_duration(text: str) -> float:
+    """A Go duration (``5s``, ``1m30s``, ``.5s``, ``250ms``) in seconds; ValueError when it is not one.
+
+    The same grammar as Go's ``time.ParseDuration``, which CoreDNS uses for every
+    duration option: an optional sign, then decimals each with a unit.
+    """
+    body = text[1:] if text[:1] in ("-", "+") else text
+    if body == "0":
         return 0.0
-    position = 0
-    total = 0.0
-    for match in _DURATION.finditer(text):
-        if match.start() != position:
-            break
-        total += float(match.group(1)) * _UNITS[match.group(2)]
+    position, total = 0, 0.0
+    while position < len(body):
+        match = _PART.match(body, position)
+        if match is None or not (match.group(1) or match.group(2)):
+            raise ValueError(f"invalid duration {text!r} (use Go's form: 5s, 250ms, 1m30s)")
+        whole, fraction, unit = match.group(1) or "0", match.group(2) or "0", match.group(3)
+        total += float(f"{whole}.{fraction}") * _UNITS[unit]
         position = match.end()
-    if position != len(text) or not text:
-        fail(directive, f"invalid duration {text!r} (use Go's form: 5s, 250ms, 1m30s)", plugin)
-    return total
+    if not body:
+        raise ValueError(f"invalid duration {text!r} (use Go's form: 5s, 250ms, 1m30s)")
+    return -total if text.startswith("-") else total
 
 
-def parse_int(text: str, directive: Directive, low: int, high: int, what: str) -> int:
+def parse_duration(text: str, directive: Directive, plugin: str | None = None) -> float:
+    """``go_duration`` for a directive's argument: a bad or negative value names the place."""
+    try:
+        seconds = go_duration(text)
+    except ValueError as exc:
+        fail(directive, str(exc), plugin)
+    if seconds < 0:
+        fail(directive, f"duration {text!r} must not be negative", plugin)
+    return seconds
+
+
+def parse_int(
+    text: str, directive: Directive, low: int, high: int, what: str, plugin: str | None = None
+) -> int:
     try:
         value = int(text)
     except ValueError:
-        fail(directive, f"{what} must be a number, not {text!r}")
+        fail(directive, f"{what} must be a number, not {text!r}", plugin)
     if not low <= value <= high:
-        fail(directive, f"{what} must be between {low} and {high}, not {value}")
+        fail(directive, f"{what} must be between {low} and {high}, not {value}", plugin)
     return value
 
 

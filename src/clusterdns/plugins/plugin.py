@@ -12,9 +12,12 @@ and counts it in ``coredns_panics_total``.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector
 
 from clusterdns.dns.wire import Query
 
@@ -29,7 +32,7 @@ UNGUARDED: tuple[list[int], int] = ([0], 0)
 class Request:
     """One query on its way through a chain: the parsed query and where it came from."""
 
-    __slots__ = ("query", "transport", "client", "server", "zone", "received")
+    __slots__ = ("query", "transport", "client", "server", "zone", "received", "local")
 
     def __init__(
         self,
@@ -39,6 +42,7 @@ class Request:
         server: str,
         zone: str,
         received: float,
+        local: str = "",
     ) -> None:
         self.query = query
         self.transport = transport  # "udp" or "tcp"
@@ -46,6 +50,8 @@ class Request:
         self.server = server  # the server's address label, "dns://:53"
         self.zone = zone  # the server block zone that matched
         self.received = received
+        #: the address the query came in on: the listening socket's (UDP), the connection's (TCP)
+        self.local = local
 
     @property
     def name(self) -> str:
@@ -116,10 +122,24 @@ class Plugin:
         return await next(request)
 
     async def start(self) -> None:
-        """Called once the server's sockets are bound, before the first query."""
+        """Called once the sockets are bound, before this configuration gets its first query.
+
+        On a reload the new configuration's plugins start while the old one
+        still serves; an exception here keeps the old configuration.
+        """
+
+    def serving(self) -> None:
+        """Called right after the swap: this configuration now answers queries (``loop``'s probe)."""
+
+    async def lameduck(self) -> None:
+        """Called when shutdown starts, while the listeners still answer (``health``'s wait)."""
 
     async def stop(self) -> None:
         """Called on shutdown and when a reload replaces this instance."""
+
+    def listen_hosts(self) -> tuple[str, ...]:
+        """The addresses this block listens on, for the plugin that places it (``bind``)."""
+        return ()
 
     def ready(self) -> bool | None:
         """True/False when the plugin reports readiness (``ready`` plugin); None when it does not."""
@@ -130,20 +150,106 @@ class Invalidate(Protocol):
     def __call__(self) -> None: ...
 
 
-@dataclass
+Route = Callable[[], Awaitable[tuple[int, str, bytes]]]
+"""An HTTP handler: no arguments, returns (status, content type, body)."""
+
+
+class Host(Protocol):
+    """The server as a plugin sees it: the one way in, typed.
+
+    Plugins never import ``clusterdns.server``; the server hands each plugin's
+    setup this interface (``SetupContext.host``) and a few plain fields.
+    """
+
+    @property
+    def config_text(self) -> str:
+        """The Corefile text of the configuration being served."""
+        ...
+
+    async def add_route(self, address: str, default_port: int, path: str, route: Route) -> int:
+        """Serve ``path`` on the HTTP listener at ``address`` (shared by address); the bound port."""
+        ...
+
+    def remove_route(self, address: str, default_port: int, path: str, route: Route) -> None:
+        """Stop serving ``route``; the listener stays while other routes use it."""
+        ...
+
+    def metrics_collector(self) -> Collector:
+        """A prometheus_client collector of the per-query metrics of the metered blocks."""
+        ...
+
+    def replies(self, plugin: str, server: str, zones: frozenset[str]) -> tuple[float, float]:
+        """Replies the server sent written by ``plugin``: (NOERROR, other rcodes) counts."""
+        ...
+
+    async def reload(self, text: str) -> bool:
+        """Swap in the configuration ``text``; False (old one kept) when it fails."""
+        ...
+
+    def bound_port(self, host: str, port: int) -> int:
+        """The port a block's listener on ``host`` really got (``port`` 0 in tests)."""
+        ...
+
+
+class DetachedHost:
+    """The host of a plugin set up outside a server (unit tests): nothing is served."""
+
+    config_text = ""
+
+    async def add_route(self, address: str, default_port: int, path: str, route: Route) -> int:
+        return 0
+
+    def remove_route(self, address: str, default_port: int, path: str, route: Route) -> None:
+        pass
+
+    def metrics_collector(self) -> Collector:
+        return _NoMetrics()
+
+    def replies(self, plugin: str, server: str, zones: frozenset[str]) -> tuple[float, float]:
+        return 0.0, 0.0
+
+    async def reload(self, text: str) -> bool:
+        return False
+
+    def bound_port(self, host: str, port: int) -> int:
+        return port
+
+
+class _NoMetrics:
+    def collect(self) -> Iterable[Metric]:
+        return ()
+
+
+def _nothing() -> None:
+    pass
+
+
+def _no_plugins() -> tuple[Plugin, ...]:
+    return ()
+
+
+@dataclass(frozen=True, slots=True)
 class SetupContext:
-    """What a plugin's ``setup`` may use: the server block it is in and shared services."""
+    """What a plugin's ``setup`` may use: its server block and the typed ``Host``."""
 
     keys: tuple[str, ...]
     zones: tuple[str, ...]
     port: int
     config_file: str
+    host: Host = field(default_factory=DetachedHost)
+    #: the addresses the block listens on (its ``bind`` lines); () means every address
+    listen: tuple[str, ...] = ()
     #: drop memoized replies of this server block: call after authoritative data changes
-    invalidate: Invalidate = lambda: None
-    #: plugins of the same block already set up, by name (e.g. for ``ready``)
-    shared: dict[str, Any] = field(default_factory=dict)
-    #: directives of this server block, for plugins that look at their neighbours
-    directives: tuple[Directive, ...] = ()
+    invalidate: Invalidate = _nothing
+    #: the plugin built from an earlier line of the same directive in this block
+    #: (``forward`` chains, ``log`` and ``bind`` collect their lines into one plugin)
+    previous: Plugin | None = None
+    #: the plugins of this block, in chain order; complete once the block is set up
+    block_plugins: Callable[[], tuple[Plugin, ...]] = _no_plugins
+    #: count this block's queries in the exported per-query metrics (``prometheus``)
+    meter: Callable[[], None] = _nothing
+    #: log a handler's traceback with its "Recovered from panic" line (``errors { stacktrace }``)
+    stacktrace: Callable[[], None] = _nothing
 
 
 Setup = Callable[["Directive", SetupContext], Plugin]

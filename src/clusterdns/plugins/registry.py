@@ -32,9 +32,11 @@ ORDER: tuple[str, ...] = (
     "whoami",
 )
 
-# Directives a Corefile may use only once per server block: all but forward, whose
-# stanzas chain (CoreDNS: `next RCODE` hands a query to the following forward).
-SINGLETON = frozenset(ORDER) - {"forward"}
+# Directives a Corefile may use only once per server block.  Not forward, whose
+# stanzas chain (CoreDNS: `next RCODE` hands a query to the following forward),
+# nor bind and log, whose lines CoreDNS collects into one plugin (setup gets the
+# plugin of the earlier lines as `SetupContext.previous`).
+SINGLETON = frozenset(ORDER) - {"forward", "bind", "log"}
 
 
 def known(name: str) -> bool:

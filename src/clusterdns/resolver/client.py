@@ -19,6 +19,7 @@ import dns.message
 import dns.query
 import dns.rdatatype
 
+from clusterdns.dns.names import split_host_port
 from clusterdns.resolver.transport import Mode
 
 Clock = Callable[[], float]
@@ -66,14 +67,8 @@ Send = Callable[[Transmission], list[Exchange]]
 
 
 def parse_server(text: str) -> tuple[str, int]:
-    """``HOST:PORT``, ``[V6]:PORT`` or ``HOST`` (port 53)."""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        return host, int(rest.lstrip(":") or 53)
-    if text.count(":") == 1:
-        host, _, port = text.partition(":")
-        return host, int(port)
-    return text, 53
+    """``HOST:PORT``, ``[V6]:PORT`` or ``HOST`` (port 53); ValueError when the port is bad."""
+    return split_host_port(text, 53)
 
 
 def _make_query(question: Question, edns: bool) -> dns.message.Message:

@@ -15,24 +15,27 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from clusterdns.dns.codes import rcode_label
 from clusterdns.dns.reply import error_reply
 from clusterdns.dns.wire import BADVERS, REFUSED, SERVFAIL, WireError, parse_query
-from clusterdns.plugins.plugin import UNGUARDED, Handler, Plugin, Reply, Request
-from clusterdns.server.stats import CellKey, Stats, rcode_label, type_label
+from clusterdns.plugins.plugin import UNGUARDED, Handler, Reply, Request
+from clusterdns.server.stats import CellKey, Stats, type_label
 
 log = logging.getLogger("clusterdns.server")
 
 MEMO_CAPACITY = 100_000
+DROPPED_ZONE = "dropped"  # the zone label of a query no server block took (CoreDNS vars.Dropped)
 
 
 @dataclass
 class Block:
-    """One server block's runtime: its zone, the chain head and its plugins."""
+    """One server block's runtime: its zone and the head of its chain."""
 
     zone: str
     handler: Handler
-    plugins: tuple[Plugin, ...]
     memo_safe: bool
+    #: log a handler's exception with its traceback (``errors { stacktrace }``)
+    stacktrace: bool = False
 
 
 MemoEntry = tuple[bytes, list[float], float, CellKey, list[int], int]
@@ -107,7 +110,12 @@ class Dispatcher:
             name = name.split(".", 1)[1] or "."
 
     async def resolve(
-        self, data: bytes, client: tuple[str, int], transport: str, received: float
+        self,
+        data: bytes,
+        client: tuple[str, int],
+        transport: str,
+        received: float,
+        local: str = "",
     ) -> bytes | None:
         """Answer one query that missed the memo; None means drop it."""
         try:
@@ -128,11 +136,19 @@ class Dispatcher:
             wire = error_reply(query, data, REFUSED)
             self._count(query, "", transport, client, REFUSED, "", data, wire, received)
             return wire
-        request = Request(query, transport, client, self.server, block.zone, received)
+        request = Request(query, transport, client, self.server, block.zone, received, local)
         try:
             reply = await block.handler(request)
-        except Exception:
-            log.exception("plugin raised while serving %s %s", query.name, type_label(query.qtype))
+        except Exception as exc:
+            # CoreDNS core/dnsserver/server.go: one line, with the stack only when asked.
+            log.error(
+                '[ERROR] Recovered from panic in server: "%s" %s %s: %r',
+                self.server,
+                query.name,
+                type_label(query.qtype),
+                exc,
+                exc_info=block.stacktrace,
+            )
             self.stats.panics += 1
             reply = Reply.unanswered(SERVFAIL)
         wire = reply.wire if reply.wire is not None else error_reply(query, data, reply.rcode)
@@ -160,7 +176,7 @@ class Dispatcher:
         qtype = getattr(query, "qtype", 0)
         labels = CellKey(
             self.server,
-            zone or "dropped",
+            zone or DROPPED_ZONE,
             transport,
             "2" if ":" in client[0] else "1",
             type_label(qtype),

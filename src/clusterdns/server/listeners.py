@@ -24,15 +24,21 @@ TCP_IDLE_TIMEOUT = 10.0  # seconds, CoreDNS's default idle timeout
 TCP_READ_TIMEOUT = 3.0  # once a message has started, the rest must come soon
 
 
+def _host(sockname: object) -> str:
+    return str(sockname[0]) if isinstance(sockname, tuple) and sockname else ""
+
+
 class UDPListener(asyncio.DatagramProtocol):
     def __init__(self, dispatcher: Dispatcher) -> None:
         self.dispatcher = dispatcher
         self.transport: asyncio.DatagramTransport | None = None
+        self.local = ""
         self.in_flight = 0
         self.tasks: set[asyncio.Task[None]] = set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.local = _host(transport.get_extra_info("sockname"))
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         start = perf_counter()
@@ -57,7 +63,7 @@ class UDPListener(asyncio.DatagramProtocol):
 
     async def _answer(self, data: bytes, addr: tuple[str, int], start: float) -> None:
         try:
-            wire = await self.dispatcher.resolve(data, addr, "udp", start)
+            wire = await self.dispatcher.resolve(data, addr, "udp", start, self.local)
             if wire is not None and self.transport is not None:
                 self.transport.sendto(wire, addr)
         finally:
@@ -86,6 +92,7 @@ class TCPConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
         self.peer: tuple[str, int] = ("", 0)
+        self.local = ""
         self.in_flight = 0
         self.idle: asyncio.TimerHandle | None = None
         self.tasks: set[asyncio.Task[None]] = set()
@@ -94,6 +101,7 @@ class TCPConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         self.peer = (peer[0], peer[1]) if peer else ("", 0)
+        self.local = _host(transport.get_extra_info("sockname"))
         if len(self.server.connections) >= MAX_TCP_CONNECTIONS:
             self.dispatcher.stats.drop(self.dispatcher.server, "tcp connection limit")
             transport.close()
@@ -153,7 +161,7 @@ class TCPConnection(asyncio.Protocol):
 
     async def _answer(self, message: bytes, start: float) -> None:
         try:
-            wire = await self.dispatcher.resolve(message, self.peer, "tcp", start)
+            wire = await self.dispatcher.resolve(message, self.peer, "tcp", start, self.local)
             if wire is None:
                 # RFC 7766 6.2.4: on garbage we may close the connection.
                 if self.transport is not None:

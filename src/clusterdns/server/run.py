@@ -20,9 +20,7 @@ class CoreDNSFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         level = LEVELS.get(record.levelname, record.levelname)
         message = record.getMessage()
-        if message.startswith("["):
-            return message
-        line = f"[{level}] {message}"
+        line = message if message.startswith("[") else f"[{level}] {message}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
@@ -83,12 +81,16 @@ async def serve_until_signalled(
     await server.stop()
 
 
+def version_text() -> str:
+    """``clusterdns-0.1.0`` and the platform line, as CoreDNS's banner and ``-version`` print."""
+    return f"clusterdns-{__version__}\n{sys.platform}, python{sys.version.split()[0]}"
+
+
 def print_banner(server: Server) -> None:
     for block in server.blocks:
         for zone in block.zones:
             print(f"{zone}:{block.port}")
-    print(f"clusterdns-{__version__}")
-    print(f"{sys.platform}, python{sys.version.split()[0]}")
+    print(version_text())
     for host, port in server.addresses():
         print(f"Try: dig @{host} -p {port} kubernetes.default.svc.cluster.local")
         break

@@ -20,14 +20,16 @@ from typing import Any
 
 from clusterdns.corefile import ServerBlock, parse, parse_server_key
 from clusterdns.corefile.files import glob_files, read_text
+from clusterdns.corefile.model import Directive
+from clusterdns.dns.names import split_host_port
 from clusterdns.dns.wire import SERVFAIL
 from clusterdns.errors import ConfigError
 from clusterdns.plugins import registry
-from clusterdns.plugins.plugin import Handler, Plugin, Reply, Request, SetupContext
-from clusterdns.server.dispatch import Block, Dispatcher
-from clusterdns.server.http import HTTPEndpoint, split_address
+from clusterdns.plugins.plugin import Handler, Plugin, Reply, Request, Route, SetupContext
+from clusterdns.server.dispatch import DROPPED_ZONE, Block, Dispatcher
+from clusterdns.server.http import HTTPEndpoint
 from clusterdns.server.listeners import TCPServer, UDPListener
-from clusterdns.server.stats import Stats
+from clusterdns.server.stats import Collector, Stats
 
 log = logging.getLogger("clusterdns.server")
 
@@ -44,7 +46,17 @@ class PlannedBlock:
     plugins: tuple[Plugin, ...]
     handler: Handler
     memo_safe: bool
-    contexts: list[SetupContext] = field(default_factory=list)
+    #: a ``prometheus`` plugin asked for this block's queries to be exported
+    metered: bool = False
+    #: ``errors { stacktrace }``: a handler's exception is logged with its traceback
+    stacktrace: bool = False
+    #: the dispatchers this block is placed on, set when it is activated
+    dispatchers: list[Dispatcher] = field(default_factory=list)
+
+    def invalidate(self) -> None:
+        """Forget the memoized replies of the listeners this block is on."""
+        for dispatcher in self.dispatchers:
+            dispatcher.invalidate()
 
 
 @dataclass
@@ -79,8 +91,24 @@ def _link(plugin: Plugin, next_handler: Handler) -> Handler:
     return handle
 
 
+def _in_place(exc: ConfigError, directive: Directive) -> ConfigError:
+    """``exc`` naming the plugin of ``directive`` and, when it names none, its file and line.
+
+    Options inside a plugin's block are Directives too; whatever helper raised,
+    the message reads ``plugin/<directive>: <file>:<line>: ...``.
+    """
+    if exc.plugin == directive.name and exc.file:
+        return exc
+    return ConfigError(
+        exc.reason,
+        file=exc.file or directive.file,
+        line=exc.line if exc.file else directive.line,
+        plugin=directive.name,
+    )
+
+
 class Server:
-    """All listeners of one process, built from one Corefile."""
+    """All listeners of one process, built from one Corefile; the ``Host`` plugins see."""
 
     def __init__(
         self, text: str, filename: str = "Corefile", *, default_port: int = DEFAULT_PORT
@@ -92,9 +120,10 @@ class Server:
         self.listeners: dict[tuple[str, int], Listener] = {}
         self.http: dict[tuple[str, int], HTTPEndpoint] = {}
         self.blocks: list[PlannedBlock] = []
-        self.started = False
         self.reload_failures = 0
-        self._stopping = asyncio.Event()
+        self._metered: set[tuple[str, str]] = set()
+        self._collector = Collector(self.stats, self._is_metered)
+        self._swap = asyncio.Lock()
 
     # -- building ----------------------------------------------------------
 
@@ -123,6 +152,58 @@ class Server:
             )
         port = ports.pop()
         zones = tuple(dict.fromkeys(a.zone for a in addresses))
+        self._check_directives(block)
+        ordered = sorted(block.directives, key=lambda d: registry.position(d.name))
+        planned = PlannedBlock(zones, port, ("",), (), _no_next, True)
+
+        def meter() -> None:
+            planned.metered = True
+
+        def stacktrace() -> None:
+            planned.stacktrace = True
+
+        plugins: list[Plugin] = []
+        built: dict[str, Plugin] = {}
+        listen: tuple[str, ...] = ()
+        for directive in ordered:
+            setup = registry.setup_function(directive.name)
+            if setup is None:
+                raise ConfigError(
+                    "this plugin is not built into clusterdns yet",
+                    file=directive.file,
+                    line=directive.line,
+                    plugin=directive.name,
+                )
+            ctx = SetupContext(
+                keys=block.keys,
+                zones=zones,
+                port=port,
+                config_file=self.filename,
+                host=self,
+                listen=listen,
+                invalidate=planned.invalidate,
+                previous=built.get(directive.name),
+                block_plugins=lambda: planned.plugins,
+                meter=meter,
+                stacktrace=stacktrace,
+            )
+            try:
+                plugin = setup(directive, ctx)
+            except ConfigError as exc:
+                raise _in_place(exc, directive) from exc
+            built[directive.name] = plugin
+            if plugin not in plugins:  # a plugin may collect several lines (log, bind)
+                plugins.append(plugin)
+            listen = plugin.listen_hosts() or listen
+        in_chain = [p for p in plugins if p.handles_queries]
+        planned.hosts = listen or ("",)
+        planned.plugins = tuple(plugins)
+        planned.handler = chain(in_chain)
+        planned.memo_safe = all(p.memo_safe for p in in_chain)
+        return planned
+
+    @staticmethod
+    def _check_directives(block: ServerBlock) -> None:
         seen: dict[str, int] = {}
         for directive in block.directives:
             if not registry.known(directive.name):
@@ -138,41 +219,7 @@ class Server:
                     line=directive.line,
                     plugin=directive.name,
                 )
-            seen[directive.name] = directive.line
-        ordered = sorted(block.directives, key=lambda d: registry.position(d.name))
-        shared: dict[str, Any] = {"server": self}
-        plugins = []
-        for directive in ordered:
-            setup = registry.setup_function(directive.name)
-            if setup is None:
-                raise ConfigError(
-                    "this plugin is not built into clusterdns yet",
-                    file=directive.file,
-                    line=directive.line,
-                    plugin=directive.name,
-                )
-            ctx = SetupContext(
-                keys=block.keys,
-                zones=zones,
-                port=port,
-                config_file=self.filename,
-                invalidate=self.invalidate,
-                shared=shared,
-                directives=block.directives,
-            )
-            plugin = setup(directive, ctx)
-            shared[directive.name] = plugin
-            plugins.append(plugin)
-        hosts = tuple(getattr(shared.get("bind"), "hosts", ()) or ("",))
-        in_chain = [p for p in plugins if p.handles_queries]
-        return PlannedBlock(
-            zones=zones,
-            port=port,
-            hosts=hosts,
-            plugins=tuple(plugins),
-            handler=chain(in_chain),
-            memo_safe=all(p.memo_safe for p in in_chain),
-        )
+            seen.setdefault(directive.name, directive.line)
 
     def _check_duplicates(self, planned: list[PlannedBlock]) -> None:
         seen: set[tuple[str, str, int]] = set()
@@ -192,39 +239,64 @@ class Server:
     async def start(self, planned: list[PlannedBlock] | None = None) -> None:
         """Bind and serve; ``planned`` is a plan already made from ``self.text``."""
         await self._activate(planned if planned is not None else self.plan(self.text))
-        self.started = True
 
     async def _activate(self, planned: list[PlannedBlock]) -> None:
-        wanted: dict[tuple[str, int], list[Block]] = {}
-        for block in planned:
-            for host in block.hosts:
-                entries = wanted.setdefault((host, block.port), [])
-                entries.extend(
-                    Block(zone, block.handler, block.plugins, block.memo_safe)
-                    for zone in block.zones
-                )
-        for (host, port), blocks in wanted.items():
-            listener = self.listeners.get((host, port))
-            if listener is None:
-                listener = await self._listen(host, port)
-            listener.dispatcher.set_blocks(blocks)
-        old_blocks = self.blocks
-        self.blocks = planned
-        for block in planned:
-            for host in block.hosts:
-                label = self.listeners[(host, block.port)].dispatcher.server
-                for zone in block.zones:
-                    for plugin in block.plugins:
-                        self.stats.plugins_enabled.add((label, zone, plugin.name))
-        await asyncio.gather(*(p.start() for b in planned for p in b.plugins))
-        for key in [k for k in self.listeners if k not in wanted]:
-            await self._close_listener(self.listeners.pop(key))
-        await asyncio.gather(*(p.stop() for b in old_blocks for p in b.plugins))
+        """Serve ``planned`` in place of the running blocks.
 
-    def invalidate(self) -> None:
-        """Forget every memoized reply (authoritative data changed)."""
-        for listener in self.listeners.values():
-            listener.dispatcher.invalidate()
+        New listeners are bound and the new plugins started while the old
+        configuration still answers; only when all of that worked are the
+        routing tables swapped.  On any failure the new plugins are stopped,
+        the listeners opened for them closed, and the old configuration stays.
+        """
+        async with self._swap:
+            wanted: dict[tuple[str, int], list[Block]] = {}
+            for block in planned:
+                for host in block.hosts:
+                    wanted.setdefault((host, block.port), []).extend(
+                        Block(zone, block.handler, block.memo_safe, block.stacktrace)
+                        for zone in block.zones
+                    )
+            opened: list[tuple[str, int]] = []
+            try:
+                for key in wanted:
+                    if key not in self.listeners:
+                        await self._listen(*key)
+                        opened.append(key)
+                for block in planned:
+                    block.dispatchers = [
+                        self.listeners[(h, block.port)].dispatcher for h in block.hosts
+                    ]
+                await _start_all([p for b in planned for p in b.plugins])
+            except BaseException:
+                for block in planned:
+                    block.dispatchers = []
+                for key in opened:
+                    await self._close_listener(self.listeners.pop(key))
+                raise
+            for key, blocks in wanted.items():
+                self.listeners[key].dispatcher.set_blocks(blocks)
+            old_blocks, self.blocks = self.blocks, planned
+            for block in planned:
+                for plugin in block.plugins:
+                    plugin.serving()
+            self._metered = {
+                (dispatcher.server, zone)
+                for block in planned
+                if block.metered
+                for dispatcher in block.dispatchers
+                for zone in (*block.zones, DROPPED_ZONE)
+            }
+            for block in planned:
+                for dispatcher in block.dispatchers:
+                    for zone in block.zones:
+                        for plugin in block.plugins:
+                            self.stats.plugins_enabled.add((dispatcher.server, zone, plugin.name))
+            for key in [k for k in self.listeners if k not in wanted]:
+                await self._close_listener(self.listeners.pop(key))
+            await asyncio.gather(*(p.stop() for b in old_blocks for p in b.plugins))
+
+    def _is_metered(self, server: str, zone: str) -> bool:
+        return (server, zone) in self._metered
 
     async def _listen(self, host: str, port: int) -> Listener:
         loop = asyncio.get_running_loop()
@@ -269,18 +341,9 @@ class Server:
         log.info("[INFO] Reloading complete")
         return True
 
-    async def http_endpoint(self, address: str, default_port: int) -> HTTPEndpoint:
-        host, port = split_address(address, default_port)
-        endpoint = self.http.get((host, port))
-        if endpoint is None:
-            endpoint = self.http[(host, port)] = HTTPEndpoint(host, port)
-            await endpoint.start()
-        return endpoint
-
     async def stop(self) -> None:
-        """Lame duck first (health keeps answering unhealthy), then close everything."""
-        lameducks = [p for b in self.blocks for p in b.plugins if hasattr(p, "lameduck")]
-        await asyncio.gather(*(p.lameduck() for p in lameducks))
+        """Lame duck first (listeners still answer), then close everything."""
+        await asyncio.gather(*(p.lameduck() for b in self.blocks for p in b.plugins))
         for listener in list(self.listeners.values()):
             await self._close_listener(listener)
         self.listeners.clear()
@@ -288,19 +351,52 @@ class Server:
         for endpoint in self.http.values():
             await endpoint.close()
         self.http.clear()
-        self._stopping.set()
 
     def addresses(self) -> list[tuple[str, int]]:
         return [(listener.host or "0.0.0.0", listener.port) for listener in self.listeners.values()]
 
-    def ready(self) -> list[str]:
-        """Names of plugins that report readiness and are not ready yet."""
-        waiting = []
-        for block in self.blocks:
-            for plugin in block.plugins:
-                if plugin.ready() is False:
-                    waiting.append(plugin.name)
-        return sorted(set(waiting))
+    # -- the Host interface plugins see (clusterdns.plugins.plugin.Host) -----
+
+    @property
+    def config_text(self) -> str:
+        return self.text
+
+    async def http_endpoint(self, address: str, default_port: int) -> HTTPEndpoint:
+        host, port = split_host_port(address, default_port)
+        endpoint = self.http.get((host, port))
+        if endpoint is None:
+            endpoint = self.http[(host, port)] = HTTPEndpoint(host, port)
+            await endpoint.start()
+        return endpoint
+
+    async def add_route(self, address: str, default_port: int, path: str, route: Route) -> int:
+        endpoint = await self.http_endpoint(address, default_port)
+        endpoint.add(path, route)
+        return endpoint.port
+
+    def remove_route(self, address: str, default_port: int, path: str, route: Route) -> None:
+        endpoint = self.http.get(split_host_port(address, default_port))
+        if endpoint is not None:
+            endpoint.remove(path, route)
+
+    def metrics_collector(self) -> Collector:
+        return self._collector
+
+    def replies(self, plugin: str, server: str, zones: frozenset[str]) -> tuple[float, float]:
+        return self.stats.replies(plugin, server, zones)
+
+    def bound_port(self, host: str, port: int) -> int:
+        listener = self.listeners.get((host, port))
+        return listener.port if listener is not None else port
+
+
+async def _start_all(plugins: list[Plugin]) -> None:
+    """Start every plugin; when one fails, stop the ones that started and raise its error."""
+    results = await asyncio.gather(*(p.start() for p in plugins), return_exceptions=True)
+    failed = [r for r in results if isinstance(r, BaseException)]
+    if failed:
+        await asyncio.gather(*(p.stop() for p in plugins), return_exceptions=True)
+        raise failed[0]
 
 
 def server_label(host: str, port: int) -> str:

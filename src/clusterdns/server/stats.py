@@ -12,7 +12,7 @@ scrapes.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 from prometheus_client.core import (
@@ -23,13 +23,9 @@ from prometheus_client.core import (
 )
 
 from clusterdns import __version__
+from clusterdns.plugins.metrics import SIZE_BUCKETS, TIME_BUCKETS
 
-# CoreDNS plugin.TimeBuckets: ExponentialBuckets(0.00025, 2, 16).
-DURATION_BUCKETS: tuple[float, ...] = tuple(0.00025 * 2**i for i in range(16))
-# CoreDNS plugin.SizeBuckets.
-SIZE_BUCKETS: tuple[float, ...] = (
-    0, 100, 200, 300, 400, 511, 1023, 2047, 4095, 8291, 16e3, 32e3, 48e3, 64e3,
-)  # fmt: skip
+DURATION_BUCKETS = TIME_BUCKETS
 FAST = DURATION_BUCKETS[0]
 
 # CoreDNS labels a query type by name only for these (plugin/metrics/vars/monitor.go
@@ -38,14 +34,6 @@ KNOWN_TYPES = {
     1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA",
     33: "SRV", 43: "DS", 46: "RRSIG", 47: "NSEC", 48: "DNSKEY", 50: "NSEC3", 64: "SVCB",
     65: "HTTPS", 251: "IXFR", 252: "AXFR", 255: "ANY",
-}  # fmt: skip
-# CoreDNS's rcode.ToString: miekg/dns RcodeToString (16 reads BADSIG there, which BADVERS
-# shares), "RCODE<n>" for the rest.
-RCODES = {
-    0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED",
-    6: "YXDOMAIN", 7: "YXRRSET", 8: "NXRRSET", 9: "NOTAUTH", 10: "NOTZONE", 11: "DSOTYPENI",
-    16: "BADSIG", 17: "BADKEY", 18: "BADTIME", 19: "BADMODE", 20: "BADNAME", 21: "BADALG",
-    22: "BADTRUNC", 23: "BADCOOKIE",
 }  # fmt: skip
 
 
@@ -65,10 +53,6 @@ class CellKey(NamedTuple):
 
 def type_label(qtype: int) -> str:
     return KNOWN_TYPES.get(qtype, "other")
-
-
-def rcode_label(rcode: int) -> str:
-    return RCODES.get(rcode) or f"RCODE{rcode}"
 
 
 def duration_bucket(seconds: float) -> int:
@@ -96,20 +80,43 @@ class Stats:
         cell[0] += 1
         cell[1] += seconds
 
+    def replies(self, plugin: str, server: str, zones: frozenset[str]) -> tuple[float, float]:
+        """(NOERROR, other rcodes) replies written by ``plugin`` on ``server`` in ``zones``."""
+        noerror = other = 0.0
+        for key, cell in list(self.cells.items()):
+            if key.plugin == plugin and key.server == server and key.zone in zones:
+                if key.rcode == "NOERROR":
+                    noerror += cell[0]
+                else:
+                    other += cell[0]
+        return noerror, other
+
     def drop(self, server: str, reason: str) -> None:
         """A packet we did not answer: malformed header, queue full, too many connections."""
         key = (server, reason)
         self.dropped[key] = self.dropped.get(key, 0) + 1
 
 
-class Collector:
-    """Exports ``Stats`` in CoreDNS's metric names, labels and buckets."""
+def _everything(server: str, zone: str) -> bool:
+    return True
 
-    def __init__(self, stats: Stats) -> None:
+
+class Collector:
+    """Exports ``Stats`` in CoreDNS's metric names, labels and buckets.
+
+    ``metered(server, zone)`` says which queries are exported: CoreDNS counts a
+    query only in a server block that has the ``prometheus`` plugin (its
+    metrics handler sits in that block's chain), so the server passes the
+    blocks whose ``prometheus`` asked for it.
+    """
+
+    def __init__(self, stats: Stats, metered: Callable[[str, str], bool] = _everything) -> None:
         self.stats = stats
+        self.metered = metered
 
     def collect(self) -> Iterator[Metric]:
-        cells = list(self.stats.cells.items())
+        metered = self.metered
+        cells = [(k, c) for k, c in list(self.stats.cells.items()) if metered(k.server, k.zone)]
         yield from self._requests(cells)
         yield from self._responses(cells)
         yield from self._durations(cells)

@@ -16,8 +16,9 @@ import math
 import struct
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from clusterdns.dns.names import in_zones
 from clusterdns.dns.reply import opt_record, reply_flags, truncated
 from clusterdns.dns.wire import (
     AA,
@@ -36,7 +37,7 @@ from clusterdns.dns.wire import (
 )
 from clusterdns.plugins.cache import metrics
 from clusterdns.plugins.cache.ttls import Scan, Stored, scan, to_stored, with_ttl
-from clusterdns.plugins.plugin import Handler, Plugin, Reply, Request
+from clusterdns.plugins.plugin import DetachedHost, Handler, Host, Plugin, Reply, Request
 
 if TYPE_CHECKING:
     from clusterdns.plugins.cache.setup import CacheConfig
@@ -121,17 +122,13 @@ def response_type(found: Scan, qtype: int) -> str | None:
     return None
 
 
-def in_zones(name: str, zones: tuple[str, ...]) -> bool:
-    return any(z == "." or name == z or name.endswith("." + z) for z in zones)
-
-
 class Cache(Plugin):
     name = "cache"
 
     def __init__(
         self,
         config: CacheConfig,
-        stats: Any = None,
+        host: Host | None = None,
         block_zones: tuple[str, ...] = (".",),
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
@@ -140,7 +137,7 @@ class Cache(Plugin):
         self.success = Store(config.success_capacity)
         self.denial = Store(config.denial_capacity)
         self.refreshing: dict[Key, asyncio.Task[None]] = {}
-        self.stats = stats
+        self.host: Host = host or DetachedHost()
         self.block_zones = block_zones
         self.servers: set[str] = set()
         metrics.register(self)

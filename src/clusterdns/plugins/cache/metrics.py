@@ -3,7 +3,7 @@
 Why hits are not counted in the handler: a cache hit may be memoized by the
 server (answered by a dict lookup without running the chain) until its TTL
 would next change, so the handler sees only the first hit of each second.
-The server counts every reply it sends in its ``Stats`` cells, labelled with
+The server counts every reply it sends (read through ``Host.replies``), labelled with
 the plugin that wrote it, memoized or not; every reply labelled ``cache`` is
 a hit (CoreDNS counts stale serves as hits too).  So hits are the sum of
 those cells for this cache's server and zones, split by type: NXDOMAIN and
@@ -47,17 +47,7 @@ def unregister(cache: Cache) -> None:
 
 def served_by_cache(cache: Cache, server: str) -> tuple[float, float]:
     """(NOERROR, other rcodes) replies the server sent with plugin="cache" for this cache."""
-    if cache.stats is None:
-        return 0.0, 0.0
-    noerror = other = 0.0
-    zones = set(cache.block_zones)
-    for key, cell in list(cache.stats.cells.items()):
-        if key.plugin == "cache" and key.server == server and key.zone in zones:
-            if key.rcode == "NOERROR":
-                noerror += cell[0]
-            else:
-                other += cell[0]
-    return noerror, other
+    return cache.host.replies("cache", server, frozenset(cache.block_zones))
 
 
 class Collector:

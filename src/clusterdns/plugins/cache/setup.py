@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from clusterdns.corefile.model import Directive
+from clusterdns.dns.names import absolute
 from clusterdns.plugins.args import fail, parse_duration, parse_int
 from clusterdns.plugins.plugin import Plugin, SetupContext
 
@@ -37,11 +38,6 @@ class CacheConfig:
     @property
     def zones_label(self) -> str:
         return ",".join(self.zones)
-
-
-def absolute(name: str) -> str:
-    name = name.lower()
-    return name if name.endswith(".") else name + "."
 
 
 def parse(directive: Directive, server_zones: tuple[str, ...]) -> CacheConfig:
@@ -123,6 +119,4 @@ def setup(directive: Directive, ctx: SetupContext) -> Plugin:
     from clusterdns.plugins.cache.handler import Cache
 
     config = parse(directive, ctx.zones)
-    return Cache(
-        config, stats=getattr(ctx.shared.get("server"), "stats", None), block_zones=ctx.zones
-    )
+    return Cache(config, host=ctx.host, block_zones=ctx.zones)

@@ -7,8 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 
-import dns.rdatatype
-
+from clusterdns.dns.codes import type_text
 from clusterdns.plugins.errors.consolidate import SECOND, Consolidator, Pattern, Summary
 from clusterdns.plugins.plugin import Handler, Plugin, Reply, Request
 
@@ -25,7 +24,7 @@ PREFIX = {
 
 def error_line(rcode: int, name: str, qtype: int, error: str) -> str:
     """``2 example.org. A: <error>``: CoreDNS's ``"%d %s %s: %s"`` of rcode, name, type, error."""
-    return f"{rcode} {name} {dns.rdatatype.to_text(qtype)}: {error}"  # type: ignore[arg-type]
+    return f"{rcode} {name} {type_text(qtype)}: {error}"
 
 
 def emit(level: str, message: str) -> None:
@@ -39,11 +38,9 @@ class Errors(Plugin):
     def __init__(
         self,
         patterns: tuple[Pattern, ...] = (),
-        stacktrace: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.patterns = patterns
-        self.stacktrace = stacktrace  # accepted; the server always logs a handler's traceback
         self.clock = clock
         self.consolidator = Consolidator(patterns)
         self._timers: dict[int, asyncio.TimerHandle] = {}
@@ -67,7 +64,7 @@ class Errors(Plugin):
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            return  # no loop (direct use): the caller drives flush()
+            return  # no loop (direct use): the window closes at stop()
         delay = self.patterns[index].period / SECOND
         self._timers[index] = loop.call_later(delay, self._window_closed, index)
 
@@ -76,10 +73,6 @@ class Errors(Plugin):
         self._timers.pop(index, None)
         summary = self.consolidator.close(index)
         self._log([summary] if summary is not None else [])
-
-    def flush(self) -> None:
-        """Log the summaries whose windows have closed by now."""
-        self._log(self.consolidator.due(self.clock()))
 
     async def stop(self) -> None:
         for timer in self._timers.values():

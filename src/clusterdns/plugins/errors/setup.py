@@ -78,4 +78,8 @@ def parse_level_and_show_first(option: Directive, args: tuple[str, ...]) -> tupl
 
 def setup(directive: Directive, ctx: SetupContext) -> Plugin:
     config = parse(directive)
-    return Errors(config.patterns, config.stacktrace)
+    if config.stacktrace:
+        # CoreDNS: errors sets the server block's Stacktrace, so a recovered panic
+        # is logged with its stack (core/dnsserver/server.go); here: the traceback.
+        ctx.stacktrace()
+    return Errors(config.patterns)

@@ -8,6 +8,7 @@ import secrets
 import ssl
 import time
 
+from clusterdns.dns.names import in_zones, is_subdomain
 from clusterdns.dns.reply import opt_record, patch_reply, reply_flags
 from clusterdns.dns.wire import AA, AD, FORMERR, RA, REFUSED, SERVFAIL, TC, Query
 from clusterdns.plugins.forward import metrics, policy
@@ -51,7 +52,7 @@ class Forward(Plugin):
                     tls=(context or ssl.create_default_context())
                     if address.transport == "tls"
                     else None,
-                    tls_servername=config.tls_servername,
+                    tls_servername=address.server_name or config.tls_servername,
                 ),
             )
             for address in config.to
@@ -63,11 +64,9 @@ class Forward(Plugin):
     def matches(self, name: str) -> bool:
         """Under FROM and not under an ``except`` zone (FROM itself always matches)."""
         zone = self.config.from_zone
-        if not (zone == "." or name == zone or name.endswith("." + zone)):
+        if not is_subdomain(name, zone):
             return False
-        if name == zone:
-            return True
-        return not any(name == z or name.endswith("." + z) for z in self.config.ignored)
+        return name == zone or not in_zones(name, self.config.ignored)
 
     async def serve(self, request: Request, next: Handler) -> Reply:
         if not self.matches(request.query.name):
@@ -89,10 +88,13 @@ class Forward(Plugin):
         config = self.config
         upstreams = self.policy.order(self.upstreams)
         deadline = time.monotonic() + DEFAULT_TIMEOUT
-        max_attempts = CONNECT_ATTEMPTS_PER_UPSTREAM * len(upstreams)
-        attempts = index = fails = 0
+        max_attempts = config.max_connect_attempts
+        if max_attempts is None:
+            max_attempts = CONNECT_ATTEMPTS_PER_UPSTREAM * len(upstreams)
+        attempts = index = fails = failovers = 0
         error: str = "no healthy proxies"
-        while time.monotonic() < deadline and attempts < max_attempts:
+        last: Reply | None = None
+        while time.monotonic() < deadline and (max_attempts == 0 or attempts < max_attempts):
             if index >= len(upstreams):
                 index = fails = 0
             upstream = upstreams[index]
@@ -101,8 +103,10 @@ class Forward(Plugin):
                 fails += 1
                 if fails < len(self.upstreams):
                     continue
-                # Every upstream is down: assume the health checks are broken and pick one.
                 metrics.HEALTHCHECK_BROKEN.inc()
+                if config.failfast_all_unhealthy_upstreams:
+                    break  # CoreDNS: SERVFAIL at once when every upstream is down
+                # Every upstream is down: assume the health checks are broken and pick one.
                 upstream = policy.Random().order(self.upstreams)[0]
             try:
                 wire = await self._exchange(upstream, query, self._proto(request))
@@ -111,15 +115,25 @@ class Forward(Plugin):
                 if config.max_fails:
                     upstream.healthcheck()
                 attempts += 1
+                if max_attempts and attempts >= max_attempts:
+                    break
                 if fails < len(self.upstreams):
                     continue
                 break
             if not same_question(wire, query.question) or not wire[2] & 0x80:
                 return Reply.unanswered(FORMERR, self.name, "wrong reply from upstream")
             rcode = wire[3] & 0xF
+            last = Reply(to_client(wire, query, request.udp), rcode, self.name, 0.0)
+            if rcode in config.failover_rcodes:
+                # CoreDNS: try the next upstream; once all were tried, the last reply stands.
+                failovers += 1
+                if failovers < len(self.upstreams):
+                    continue
             if rcode in config.next_rcodes and self.next_is_forward:
                 return await next(request)
-            return Reply(to_client(wire, query, request.udp), rcode, self.name, 0.0)
+            return last
+        if last is not None:
+            return last
         return Reply.unanswered(SERVFAIL, self.name, error)
 
     def _proto(self, request: Request) -> str:

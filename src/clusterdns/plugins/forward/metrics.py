@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-from clusterdns.server.stats import DURATION_BUCKETS
+from clusterdns.plugins.metrics import TIME_BUCKETS as DURATION_BUCKETS
 
 PROXY_NAME = "forward"
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass
 
 import dns.rcode
 
 from clusterdns.corefile.model import Directive
+from clusterdns.dns.names import absolute, split_ip_port
 from clusterdns.plugins.args import fail, parse_duration, parse_int
 from clusterdns.plugins.plugin import Plugin, SetupContext
+from clusterdns.resolver.resolvconf import parse as parse_resolv_conf
 
 MAX_UPSTREAMS = 15  # CoreDNS: "more than 15 TOs configured"
 POLICIES = ("random", "round_robin", "sequential")
@@ -24,6 +25,8 @@ class UpstreamAddress:
     host: str
     port: int
     transport: str = "dns"
+    #: ``tls://IP%NAME``: this upstream's TLS server name (CoreDNS's per-endpoint SNI)
+    server_name: str = ""
 
     @property
     def label(self) -> str:
@@ -50,15 +53,16 @@ class ForwardConfig:
     max_concurrent: int = 0
     next_rcodes: tuple[int, ...] = ()
     read_timeout: float = 2.0
-
-
-def absolute(name: str) -> str:
-    name = name.lower()
-    return name if name.endswith(".") else name + "."
+    #: cap on upstream connect attempts per query; None: 2 per upstream; 0: no cap
+    max_connect_attempts: int | None = None
+    #: replies with these rcodes make forward try the next upstream (never NOERROR)
+    failover_rcodes: tuple[int, ...] = ()
+    #: every upstream down: SERVFAIL at once instead of trying a random one
+    failfast_all_unhealthy_upstreams: bool = False
 
 
 def parse_upstream(text: str, directive: Directive) -> list[UpstreamAddress]:
-    """One TO argument: ``IP[:port]``, ``dns://IP[:port]``, ``tls://IP[:port]`` or a resolv.conf file."""
+    """One TO: ``IP[:port]``, ``dns://IP[:port]``, ``tls://IP[%NAME][:port]`` or a resolv.conf file."""
     transport = "dns"
     rest = text
     if "://" in text:
@@ -68,9 +72,20 @@ def parse_upstream(text: str, directive: Directive) -> list[UpstreamAddress]:
                 directive,
                 f"'{transport}' is not supported as a destination protocol in forward: {text}",
             )
-    address = split_host_port(rest, DEFAULT_PORTS[transport])
-    if address is not None:
-        return [UpstreamAddress(address[0], address[1], transport)]
+    server_name = ""
+    if transport == "tls" and "%" in rest:
+        # tls://9.9.9.9%dns.quad9.net:10853 (CoreDNS plugin/forward README)
+        ip, _, name_port = rest.partition("%")
+        server_name, colon, port_text = name_port.partition(":")
+        bracketed = f"[{ip}]" if ":" in ip else ip
+        rest = f"{bracketed}:{port_text}" if colon else bracketed
+        if not server_name:
+            fail(directive, f"empty TLS server name in {text!r}")
+    try:
+        host, port = split_ip_port(rest, DEFAULT_PORTS[transport])
+        return [UpstreamAddress(host, port, transport, server_name)]
+    except ValueError:
+        pass
     if transport == "dns" and "://" not in text:
         path = text
         if not os.path.isabs(path):
@@ -83,46 +98,20 @@ def parse_upstream(text: str, directive: Directive) -> list[UpstreamAddress]:
     )
 
 
-def split_host_port(text: str, default_port: int) -> tuple[str, int] | None:
-    """``1.2.3.4``, ``1.2.3.4:53``, ``::1``, ``[::1]:53`` -> (ip, port); None when not an IP."""
-    host, port = text, default_port
-    if text.startswith("["):
-        close = text.find("]")
-        if close < 0:
-            return None
-        host, tail = text[1:close], text[close + 1 :]
-        if tail:
-            if not tail.startswith(":") or not tail[1:].isdigit():
-                return None
-            port = int(tail[1:])
-    elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
-        if not port_text.isdigit():
-            return None
-        port = int(port_text)
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    if not 0 < port < 65536:
-        return None
-    return host, port
-
-
 def nameservers_from_file(path: str, directive: Directive) -> list[UpstreamAddress]:
     """The ``nameserver`` lines of a resolv.conf-style file, each on port 53."""
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
-            text = handle.read()
+            conf = parse_resolv_conf(handle.read())
     except OSError as exc:
         fail(directive, f"cannot read {path}: {exc.strerror}")
     found = []
-    for raw in text.splitlines():
-        fields = raw.split("#", 1)[0].split(";", 1)[0].split()
-        if len(fields) >= 2 and fields[0] == "nameserver":
-            address = split_host_port(fields[1].split("%", 1)[0], 53)
-            if address is not None:
-                found.append(UpstreamAddress(address[0], address[1], "dns"))
+    for nameserver in conf.nameservers:
+        try:
+            host, port = split_ip_port(nameserver.split("%", 1)[0], 53)
+        except ValueError:
+            continue
+        found.append(UpstreamAddress(host, port, "dns"))
     if not found:
         fail(directive, f"no nameservers found in {path}")
     return found
@@ -142,6 +131,11 @@ def parse(directive: Directive) -> ForwardConfig:
     options: dict[str, object] = {}
     for option in directive.block:
         _parse_option(option, options)
+    if options.get("tls_servername") and any(u.server_name for u in to):
+        fail(
+            directive,
+            "both a per-upstream TLS server name (tls://IP%NAME) and 'tls_servername' are set",
+        )
     return ForwardConfig(from_zone, tuple(to), **options)  # type: ignore[arg-type]
 
 
@@ -162,7 +156,7 @@ def _parse_option(option: Directive, options: dict[str, object]) -> None:
             fail(option, "except needs at least one domain", "forward")
         options["ignored"] = tuple(absolute(a) for a in args)
     elif name == "max_fails":
-        options["max_fails"] = parse_int(one(), option, 0, 2**32 - 1, "max_fails")
+        options["max_fails"] = parse_int(one(), option, 0, 2**32 - 1, "max_fails", "forward")
     elif name == "health_check":
         if not args:
             fail(option, "health_check needs a duration", "forward")
@@ -201,11 +195,27 @@ def _parse_option(option: Directive, options: dict[str, object]) -> None:
             fail(option, f"unknown policy '{policy}' (use {', '.join(POLICIES)})", "forward")
         options["policy"] = policy
     elif name == "max_concurrent":
-        options["max_concurrent"] = parse_int(one(), option, 0, 2**31 - 1, "max_concurrent")
+        options["max_concurrent"] = parse_int(
+            one(), option, 0, 2**31 - 1, "max_concurrent", "forward"
+        )
     elif name == "next":
         if not args:
             fail(option, "next needs at least one rcode", "forward")
         options["next_rcodes"] = tuple(_rcode(a, option) for a in args)
+    elif name == "max_connect_attempts":
+        options["max_connect_attempts"] = parse_int(
+            one(), option, 0, 2**32 - 1, "max_connect_attempts", "forward"
+        )
+    elif name == "failover":
+        if not args:
+            fail(option, "failover needs at least one rcode", "forward")
+        rcodes = tuple(_rcode(a, option) for a in args)
+        if 0 in rcodes:
+            fail(option, "NoError cannot be used in failover", "forward")
+        options["failover_rcodes"] = rcodes
+    elif name == "failfast_all_unhealthy_upstreams":
+        none()
+        options["failfast_all_unhealthy_upstreams"] = True
     else:
         fail(option, f"unknown property '{name}'", "forward")
 
@@ -228,7 +238,7 @@ def setup(directive: Directive, ctx: SetupContext) -> Plugin:
 
     config = parse(directive)
     plugin = Forward(config)
-    previous = ctx.shared.get("forward")
+    previous = ctx.previous
     if isinstance(previous, Forward):
         # CoreDNS chains several forward stanzas of one block: ``next RCODE``
         # only hands a query on when the next plugin is another forward.

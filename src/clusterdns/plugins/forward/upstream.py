@@ -20,10 +20,10 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from clusterdns.dns.codes import rcode_label
 from clusterdns.dns.wire import QR, TYPE_NS, text_to_wire
 from clusterdns.plugins.forward import metrics
 from clusterdns.plugins.forward.setup import UpstreamAddress
-from clusterdns.server.stats import rcode_label
 
 log = logging.getLogger("clusterdns.plugins.forward")
 

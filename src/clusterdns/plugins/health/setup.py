@@ -3,37 +3,44 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from clusterdns.corefile.model import Directive
 from clusterdns.plugins.args import fail, max_args, parse_duration
-from clusterdns.plugins.plugin import Plugin, SetupContext
+from clusterdns.plugins.plugin import Host, Plugin, SetupContext
+
+DEFAULT_ADDRESS = ":8080"
+DEFAULT_PORT = 8080
 
 
 class Health(Plugin):
+    """``/health`` answers 200 ``OK`` while the process runs, lame duck included.
+
+    CoreDNS plugin/health/README.md: "lameduck will delay shutdown for
+    DURATION. /health will still answer 200 OK."  It is the *ready* plugin that
+    stops answering OK once shutdown starts.
+    """
+
     name = "health"
     handles_queries = False
 
-    def __init__(self, address: str, lameduck_seconds: float, server: Any) -> None:
+    def __init__(self, address: str, lameduck_seconds: float, host: Host) -> None:
         self.address = address
         self.lameduck_seconds = lameduck_seconds
-        self.server = server
-        self.healthy = True
+        self.host = host
 
     async def start(self) -> None:
-        endpoint = await self.server.http_endpoint(self.address, 8080)
-        endpoint.routes["/health"] = self.health
+        await self.host.add_route(self.address, DEFAULT_PORT, "/health", self.health)
 
     async def health(self) -> tuple[int, str, bytes]:
-        if self.healthy:
-            return 200, "text/plain", b"OK"
-        return 503, "text/plain", b"lameduck"
+        return 200, "text/plain", b"OK"
 
     async def lameduck(self) -> None:
-        """On shutdown: report unhealthy and keep serving for the lameduck duration."""
-        self.healthy = False
+        """On shutdown: keep the listeners answering for the lameduck duration."""
         if self.lameduck_seconds:
             await asyncio.sleep(self.lameduck_seconds)
+
+    async def stop(self) -> None:
+        self.host.remove_route(self.address, DEFAULT_PORT, "/health", self.health)
 
 
 def setup(directive: Directive, ctx: SetupContext) -> Plugin:
@@ -45,5 +52,5 @@ def setup(directive: Directive, ctx: SetupContext) -> Plugin:
         if len(option.args) != 1:
             fail(option, "lameduck needs one duration", "health")
         lameduck = parse_duration(option.args[0], option, "health")
-    address = directive.args[0] if directive.args else ":8080"
-    return Health(address, lameduck, ctx.shared["server"])
+    address = directive.args[0] if directive.args else DEFAULT_ADDRESS
+    return Health(address, lameduck, ctx.host)

@@ -9,7 +9,7 @@ import os
 from typing import TYPE_CHECKING
 
 from clusterdns.dns.reply import render
-from clusterdns.dns.wire import SERVFAIL, TYPE_PTR
+from clusterdns.dns.wire import SERVFAIL, TYPE_A, TYPE_AAAA, TYPE_PTR
 from clusterdns.dns.zone import MISSING, RecordTable
 from clusterdns.plugins.hosts.hostsfile import parse_hosts, records
 from clusterdns.plugins.plugin import FOREVER, Handler, Invalidate, Plugin, Reply, Request
@@ -35,14 +35,15 @@ class Hosts(Plugin):
     def load(self) -> None:
         """(Re)build the table from the file and the inline entries."""
         text = ""
-        if self.config.path is not None:
-            try:
-                stat = os.stat(self.config.path)
-                self._stamp = (stat.st_mtime, stat.st_size)
-                with open(self.config.path, encoding="utf-8", errors="replace") as handle:
-                    text = handle.read()
-            except OSError as exc:
-                log.warning("plugin/hosts: cannot read %s: %s", self.config.path, exc.strerror)
+        try:
+            stat = os.stat(self.config.path)
+            self._stamp = (stat.st_mtime, stat.st_size)
+            with open(self.config.path, encoding="utf-8", errors="replace") as handle:
+                text = handle.read()
+        except OSError as exc:
+            log.warning(
+                "[WARNING] plugin/hosts: cannot read %s: %s", self.config.path, exc.strerror
+            )
         entries = list(self.config.inline) + parse_hosts(text)
         table = RecordTable(self.config.zones + REVERSE_ZONES)
         for owner, rows in records(
@@ -53,7 +54,7 @@ class Hosts(Plugin):
         self.invalidate()
 
     async def start(self) -> None:
-        if self.config.path is not None and self.config.reload > 0:
+        if self.config.reload > 0:
             self._task = asyncio.ensure_future(self._watch())
 
     async def stop(self) -> None:
@@ -63,7 +64,6 @@ class Hosts(Plugin):
                 await self._task
 
     async def _watch(self) -> None:
-        assert self.config.path is not None
         while True:
             await asyncio.sleep(self.config.reload)
             try:
@@ -79,16 +79,17 @@ class Hosts(Plugin):
         result = self.table.lookup(query.name, query.qtype)
         if result is None or (query.qtype == TYPE_PTR and result.status == MISSING):
             return await next(request)
+        fall = self.config.fall
+        if (
+            self.config.fallthrough_unsupported
+            and query.qtype not in (TYPE_A, TYPE_AAAA, TYPE_PTR)
+            and fall.through(query.name)
+        ):
+            return await next(request)
         if result.status == MISSING:
-            if self._falls_through(query.name):
+            if fall.through(query.name):
                 return await next(request)
             # CoreDNS: no SOA to put in an NXDOMAIN, so it says SERVFAIL.
             return Reply.unanswered(SERVFAIL, self.name)
         answer = result.answer
         return Reply(render(query, answer, request.udp), answer.rcode, self.name, FOREVER)
-
-    def _falls_through(self, name: str) -> bool:
-        zones = self.config.fallthrough
-        if zones is None:
-            return False
-        return not zones or any(name == z or name.endswith("." + z) for z in zones)

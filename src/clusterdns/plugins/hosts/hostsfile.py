@@ -6,6 +6,7 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from clusterdns.dns.names import absolute
 from clusterdns.dns.zone import Record, zone_of
 
 
@@ -34,11 +35,6 @@ def make_entry(address: str, names: Iterable[str]) -> Entry | None:
     except ValueError:
         return None
     return Entry(str(ip), tuple(absolute(n) for n in names))
-
-
-def absolute(name: str) -> str:
-    name = name.lower()
-    return name if name.endswith(".") else name + "."
 
 
 def records(

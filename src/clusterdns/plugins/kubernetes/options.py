@@ -11,15 +11,16 @@ and polls them for changes.
 
 from __future__ import annotations
 
-import ipaddress
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from clusterdns.cluster.labels import LabelSelector, SelectorError, parse_selector
+from clusterdns.dns.names import ROOT, is_reverse_zone, normalize_zone, reverse_zones
 from clusterdns.errors import ConfigError
+from clusterdns.plugins.args import go_duration
+from clusterdns.plugins.fall import Fall
 
 PLUGIN = "kubernetes"
 
@@ -103,18 +104,7 @@ class KubernetesOptions:
         """Whether an NXDOMAIN for ``qname`` goes on to the next plugin instead."""
         if self.fallthrough is None:
             return False
-        if not self.fallthrough:
-            return True
-        name = qname.lower()
-        return any(in_zone(name, zone) for zone in self.fallthrough)
-
-
-def is_reverse_zone(zone: str) -> bool:
-    return zone.endswith(("in-addr.arpa.", "ip6.arpa.")) or zone in ("in-addr.arpa.", "ip6.arpa.")
-
-
-def in_zone(name: str, zone: str) -> bool:
-    return zone == "." or name == zone or name.endswith("." + zone)
+        return Fall(self.fallthrough or (ROOT,)).through(qname.lower())
 
 
 def parse_options(directive: DirectiveLike, server_zones: Sequence[str] = ()) -> KubernetesOptions:
@@ -265,24 +255,16 @@ _OPTION_PARSERS = {
     "startup_timeout": _parse_startup_timeout,
 }
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
 
 def _duration(option: DirectiveLike, text: str) -> float:
     """A Go duration (``500ms``, ``1m30s``) in seconds."""
-    if text == "0":
-        return 0.0
-    pos, total = 0, 0.0
-    while pos < len(text):
-        m = _DURATION_PART.match(text, pos)
-        if m is None:
-            raise _error(option, f"invalid duration {text!r}; write e.g. 2s, 500ms or 1m30s")
-        total += float(m[1]) * _DURATION_UNITS[m[2]]
-        pos = m.end()
-    if not text or not math.isfinite(total):
+    try:
+        seconds = go_duration(text)
+    except ValueError as exc:
+        raise _error(option, str(exc)) from None
+    if not math.isfinite(seconds) or seconds < 0:
         raise _error(option, f"invalid duration {text!r}; write e.g. 2s, 500ms or 1m30s")
-    return total
+    return seconds
 
 
 def _zones(option: DirectiveLike, args: Sequence[str]) -> tuple[str, ...]:
@@ -290,36 +272,12 @@ def _zones(option: DirectiveLike, args: Sequence[str]) -> tuple[str, ...]:
     for arg in args:
         if "/" in arg:
             try:
-                zones.extend(cidr_reverse_zones(arg))
+                zones.extend(reverse_zones(arg))
             except ValueError:
                 raise _error(option, f"invalid CIDR {arg!r}; write e.g. 10.0.0.0/8") from None
         else:
             zones.append(arg)
     return tuple(zones)
-
-
-def normalize_zone(zone: str) -> str:
-    zone = zone.lower()
-    if "://" in zone:
-        zone = zone.split("://", 1)[1]
-    return zone if zone.endswith(".") else zone + "."
-
-
-def cidr_reverse_zones(cidr: str) -> list[str]:
-    """The reverse zones of a CIDR, split on label boundaries (CoreDNS ``plugin/pkg/cidr``).
-
-    10.0.0.0/8 -> 10.in-addr.arpa.; 10.0.0.0/17 -> the 128 /24 zones it spans.
-    """
-    network = ipaddress.ip_network(cidr, strict=False)
-    step = 8 if network.version == 4 else 4
-    prefix = -(-network.prefixlen // step) * step
-    zones = []
-    for subnet in network.subnets(new_prefix=prefix):
-        labels = subnet.network_address.reverse_pointer.split(".")
-        keep = prefix // step
-        # reverse_pointer lists every label; keep the network's plus in-addr.arpa/ip6.arpa
-        zones.append(".".join(labels[len(labels) - 2 - keep :]) + ".")
-    return zones
 
 
 def _arg_error(option: DirectiveLike) -> ConfigError:

@@ -43,12 +43,9 @@ from clusterdns.cluster.model import (
     canonical_ip,
     is_ipv4_text,
 )
-from clusterdns.plugins.kubernetes.options import (
-    PODS_DISABLED,
-    PODS_INSECURE,
-    KubernetesOptions,
-    in_zone,
-)
+from clusterdns.dns.names import is_subdomain as in_zone
+from clusterdns.dns.zone import Record
+from clusterdns.plugins.kubernetes.options import PODS_DISABLED, PODS_INSECURE, KubernetesOptions
 
 #: the schema version (spec 2.2; CoreDNS ``DNSSchemaVersion``)
 DNS_SCHEMA_VERSION = "1.1.0"
@@ -63,13 +60,6 @@ SOA_MAX_TTL = 300
 NS_LABELS = "ns.dns."
 #: CoreDNS drops targetRef names that could not be a DNS label (object/endpoint.go)
 MAX_LABEL = 63
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    rdtype: str  # "A", "AAAA", "SRV", "CNAME", "PTR", "TXT", "SOA", "NS"
-    ttl: int
-    rdata: str  # zone-file text
 
 
 RecordSet = dict[str, list[Record]]

@@ -27,9 +27,7 @@ def bound_addresses(ctx: SetupContext) -> tuple[str, ...]:
     zone's NS; with a wildcard bind it uses every interface address, which we
     do not enumerate, so the NS falls back to ``ns.dns.<zone>`` -> 127.0.0.1.
     """
-    bind = ctx.shared.get("bind")
-    hosts = tuple(getattr(bind, "hosts", ()))
-    return hosts or ("127.0.0.1",)
+    return ctx.listen or ("127.0.0.1",)
 
 
 def connection(opts: KubernetesOptions, env: dict[str, str]) -> Connection:

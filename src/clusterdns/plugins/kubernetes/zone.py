@@ -23,13 +23,12 @@ from collections.abc import Callable, Sequence
 
 from clusterdns.cluster.model import ServiceKey, canonical_ip
 from clusterdns.cluster.store import ClusterStore, Touched
-from clusterdns.dns.zone import RecordTable, Rows, ancestors, rows_of, zone_of
+from clusterdns.dns.zone import Record, RecordTable, Rows, ancestors, rows_of, zone_of
 from clusterdns.plugins.kubernetes.options import PODS_DISABLED, KubernetesOptions
 from clusterdns.plugins.kubernetes.records import (
     DNS_SCHEMA_VERSION,
     DNS_VERSION_TTL,
     NS_LABELS,
-    Record,
     apex_records,
     ip_of_reverse_name,
     namespace_exposed,

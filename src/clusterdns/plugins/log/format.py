@@ -14,9 +14,7 @@ import struct
 from collections.abc import Callable
 from decimal import Decimal
 
-import dns.rdataclass
-import dns.rdatatype
-
+from clusterdns.dns.codes import RCODE_NAMES, class_text, type_text
 from clusterdns.dns.wire import (
     AA,
     AD,
@@ -58,13 +56,6 @@ FLAG_ORDER = (
     (CD, "cd"),
 )
 
-# miekg/dns RcodeToString, which CoreDNS's {rcode} uses (note NOTIMP, and 16 is BADSIG).
-RCODE_TEXT = {
-    0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED",
-    6: "YXDOMAIN", 7: "YXRRSET", 8: "NXRRSET", 9: "NOTAUTH", 10: "NOTZONE", 11: "DSOTYPENI",
-    16: "BADSIG", 17: "BADKEY", 18: "BADTIME", 19: "BADMODE", 20: "BADNAME", 21: "BADALG",
-    22: "BADTRUNC", 23: "BADCOOKIE",
-}  # fmt: skip
 
 TCP_BUFSIZE = 65535  # edns.Size: a TCP query may get the largest message
 MIN_BUFSIZE = 512  # edns.Size: smaller (or no) EDNS sizes count as 512
@@ -99,28 +90,8 @@ def go_seconds(seconds: float) -> str:
     return text + "s"
 
 
-_type_text: dict[int, str] = {}
-_class_text: dict[int, str] = {}
-
-
-def type_text(qtype: int) -> str:
-    """``A``, ``SRV``, ``TYPE65280`` (miekg/dns Type.String); cached after the first query."""
-    text = _type_text.get(qtype)
-    if text is None:
-        text = _type_text[qtype] = dns.rdatatype.to_text(qtype)  # type: ignore[arg-type]
-    return text
-
-
-def class_text(qclass: int) -> str:
-    """``IN``, ``CH``, ``CLASS42`` (miekg/dns Class.String)."""
-    text = _class_text.get(qclass)
-    if text is None:
-        text = _class_text[qclass] = dns.rdataclass.to_text(qclass)  # type: ignore[arg-type]
-    return text
-
-
 def rcode_text(rcode: int) -> str:
-    return RCODE_TEXT.get(rcode) or str(rcode)
+    return RCODE_NAMES.get(rcode) or str(rcode)
 
 
 def flags_text(flags: int) -> str:
@@ -267,6 +238,8 @@ PLACEHOLDERS: dict[str, Getter] = {
     "{size}": lambda r, x, e: str(len(r.query.data)),
     "{remote}": lambda r, x, e: bracketed(r.client[0]),
     "{port}": lambda r, x, e: str(r.client[1]),
+    # CoreDNS writes the ResponseWriter's LocalAddr: the socket the query came in on.
+    "{local}": lambda r, x, e: bracketed(r.local) if r.local else EMPTY,
     "{>id}": lambda r, x, e: str(r.query.id),
     "{>opcode}": lambda r, x, e: str(r.query.opcode),
     "{>do}": lambda r, x, e: "true" if r.query.do else "false",
@@ -289,15 +262,14 @@ def expand_shortcuts(text: str) -> str:
     return text.replace("{common}", COMMON_FORMAT).replace("{combined}", COMBINED_FORMAT)
 
 
-def compile_format(text: str, local: str = EMPTY) -> tuple[Getter, ...]:
+def compile_format(text: str) -> tuple[Getter, ...]:
     """The format as a plan of getters, split the way CoreDNS's replacer splits it.
 
     The parser finds each ``}``, backs up to the nearest ``{`` before it, and
     takes ``{...}`` as a placeholder when it is a known label or ``{/metadata}``;
     anything else (``{host}``, a lone ``}``) stays literal text.
     """
-    known = dict(PLACEHOLDERS)
-    known["{local}"] = _constant(bracketed(local) if local != EMPTY else EMPTY)
+    known = PLACEHOLDERS
     plan: list[Getter] = []
     literal = ""
     rest = text

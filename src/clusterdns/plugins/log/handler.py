@@ -6,6 +6,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from clusterdns.dns.names import is_subdomain
 from clusterdns.plugins.log.format import (
     ALL,
     Getter,
@@ -27,12 +28,11 @@ class Rule:
     plan: tuple[Getter, ...]
 
     @classmethod
-    def build(cls, scope: str, text: str, classes: frozenset[str], local: str) -> Rule:
-        return cls(scope, classes, compile_format(text, local))
+    def build(cls, scope: str, text: str, classes: frozenset[str]) -> Rule:
+        return cls(scope, classes, compile_format(text))
 
     def matches(self, name: str) -> bool:
-        scope = self.scope
-        return scope == "." or name == scope or name.endswith("." + scope)
+        return is_subdomain(name, self.scope)
 
 
 class Log(Plugin):

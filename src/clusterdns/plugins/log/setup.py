@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from clusterdns.corefile.model import Directive
+from clusterdns.dns.names import absolute
 from clusterdns.plugins.args import fail
 from clusterdns.plugins.log.format import (
     ALL,
     CLASSES,
     COMMON_FORMAT,
-    EMPTY,
     expand_shortcuts,
 )
 from clusterdns.plugins.log.handler import Log, Rule
@@ -29,11 +29,6 @@ class RuleConfig:
     scope: str
     format: str
     classes: frozenset[str]
-
-
-def absolute(name: str) -> str:
-    name = name.lower()
-    return name if name.endswith(".") else name + "."
 
 
 def parse(directive: Directive) -> tuple[RuleConfig, ...]:
@@ -61,20 +56,11 @@ def parse_classes(directive: Directive) -> frozenset[str]:
     return frozenset(classes or {ALL})
 
 
-def local_address(ctx: SetupContext) -> str:
-    """``{local}``: the one address the block listens on, when it is known at setup.
-
-    The server's own sockets are the wildcard when no ``bind`` is given; with
-    several ``bind`` addresses the query's local address is not passed to
-    plugins, so ``{local}`` is ``-``.
-    """
-    hosts = tuple(getattr(ctx.shared.get("bind"), "hosts", ()) or ())
-    if not hosts:
-        return "0.0.0.0"
-    return hosts[0] if len(hosts) == 1 else EMPTY
-
-
 def setup(directive: Directive, ctx: SetupContext) -> Plugin:
-    local = local_address(ctx)
-    rules = tuple(Rule.build(c.scope, c.format, c.classes, local) for c in parse(directive))
+    rules = tuple(Rule.build(c.scope, c.format, c.classes) for c in parse(directive))
+    if isinstance(ctx.previous, Log):
+        # Several log lines in a block are one plugin with their rules in order,
+        # as CoreDNS's log setup collects every line (plugin/log/setup.go).
+        ctx.previous.rules += rules
+        return ctx.previous
     return Log(rules)

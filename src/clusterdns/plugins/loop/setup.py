@@ -21,7 +21,15 @@ from collections.abc import Callable
 from clusterdns.corefile.model import Directive
 from clusterdns.dns.wire import text_to_wire
 from clusterdns.plugins.args import max_args, no_block
-from clusterdns.plugins.plugin import Handler, Plugin, Reply, Request, SetupContext
+from clusterdns.plugins.plugin import (
+    DetachedHost,
+    Handler,
+    Host,
+    Plugin,
+    Reply,
+    Request,
+    SetupContext,
+)
 
 log = logging.getLogger("clusterdns.plugins.loop")
 
@@ -50,15 +58,23 @@ class Loop(Plugin):
     name = "loop"
     memo_safe = True
 
-    def __init__(self, zone: str, host: str, port: int, fatal: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        zone: str,
+        host: str,
+        port: int,
+        fatal: Callable[[str], None],
+        server: Host | None = None,
+    ) -> None:
         self.zone = zone
         self.qname = probe_name(zone)
         self.host = host
         self.port = port
         self.fatal = fatal
+        self.server: Host = server or DetachedHost()
         self.seen = 0
+        self.probes = 0  # probes sent; ``seen`` counts those that came back through the chain
         self.disabled = False
-        self.server: object = None
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -83,7 +99,8 @@ class Loop(Plugin):
                 )
         return await next(request)
 
-    async def start(self) -> None:
+    def serving(self) -> None:
+        """Probe once this configuration answers (CoreDNS probes from OnStartup)."""
         self._task = asyncio.ensure_future(self._probe())
 
     async def stop(self) -> None:
@@ -95,7 +112,7 @@ class Loop(Plugin):
     async def _probe(self) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + PROBE_DEADLINE
-        port = self._bound_port()
+        port = self.port = self.server.bound_port(self.host, self.port)
         host = self.host or "127.0.0.1"
         while loop.time() < deadline:
             if await self._exchange(host, port):
@@ -104,15 +121,6 @@ class Loop(Plugin):
             self.seen = 0
             await asyncio.sleep(PROBE_RETRY)
         self.disabled = True
-
-    def _bound_port(self) -> int:
-        """The port actually listened on (the Corefile may say 0 in tests)."""
-        if self.port == 0 and self.server is not None:
-            for host, port in self.server.addresses():  # type: ignore[attr-defined]
-                if host in (self.host, "0.0.0.0", "::", ""):
-                    self.port = port
-                    break
-        return self.port
 
     async def _exchange(self, host: str, port: int) -> bool:
         question = text_to_wire(self.qname) + struct.pack(">HH", TYPE_HINFO, 1)
@@ -135,6 +143,7 @@ class Loop(Plugin):
             return False
         try:
             transport.sendto(wire)
+            self.probes += 1
             # dns.Exchange's default timeout is 2 s.
             return await asyncio.wait_for(answered, 2.0)
         except TimeoutError:
@@ -147,8 +156,5 @@ def setup(directive: Directive, ctx: SetupContext) -> Plugin:
     max_args(directive, 0)
     no_block(directive)
     zone = ctx.zones[0] if ctx.zones else "."
-    bind = ctx.shared.get("bind")
-    hosts = tuple(getattr(bind, "hosts", ()) or ())
-    plugin = Loop(zone, hosts[0] if hosts else "", ctx.port, exit_fatally)
-    plugin.server = ctx.shared.get("server")
-    return plugin
+    host = ctx.listen[0] if ctx.listen else ""
+    return Loop(zone, host, ctx.port, exit_fatally, ctx.host)

@@ -2,34 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from clusterdns.corefile.model import Directive
 from clusterdns.plugins.args import max_args, no_block
-from clusterdns.plugins.plugin import Plugin, SetupContext
-from clusterdns.server.stats import Collector
+from clusterdns.plugins.plugin import Host, Plugin, SetupContext
 
 DEFAULT_ADDRESS = "localhost:9153"
+DEFAULT_PORT = 9153
 
 
 class Prometheus(Plugin):
-    """Config only: the server counts every query itself; this serves the numbers."""
+    """Config only: the server counts every query; this serves the numbers of metered blocks.
+
+    As in CoreDNS, where the metrics handler sits in a block's chain, the
+    per-query families (``coredns_dns_requests_total`` ...) count only the
+    server blocks that have a ``prometheus`` line; setup marks its block.
+    """
 
     name = "prometheus"
     handles_queries = False
 
-    def __init__(self, address: str, server: Any) -> None:
+    def __init__(self, address: str, host: Host) -> None:
         self.address = address
-        self.server = server
+        self.host = host
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(Collector(server.stats))
+        self.registry.register(host.metrics_collector())
 
     async def start(self) -> None:
-        endpoint = await self.server.http_endpoint(self.address, 9153)
-        endpoint.routes["/metrics"] = self.metrics
+        await self.host.add_route(self.address, DEFAULT_PORT, "/metrics", self.metrics)
+
+    async def stop(self) -> None:
+        self.host.remove_route(self.address, DEFAULT_PORT, "/metrics", self.metrics)
 
     async def metrics(self) -> tuple[int, str, bytes]:
         body = generate_latest(self.registry) + generate_latest(REGISTRY)
@@ -42,4 +47,5 @@ def setup(directive: Directive, ctx: SetupContext) -> Plugin:
     address = directive.args[0] if directive.args else DEFAULT_ADDRESS
     if address.startswith("localhost"):
         address = "127.0.0.1" + address[len("localhost") :]
-    return Prometheus(address, ctx.shared["server"])
+    ctx.meter()
+    return Prometheus(address, ctx.host)

@@ -17,15 +17,15 @@ import hashlib
 import logging
 import os
 import random
-from typing import Any
 
 from prometheus_client import Counter, Gauge
 
 from clusterdns.corefile import parse as parse_corefile
+from clusterdns.corefile.files import glob_files, read_text
 from clusterdns.corefile.model import Directive
 from clusterdns.errors import ConfigError
 from clusterdns.plugins.args import fail, no_block, parse_duration
-from clusterdns.plugins.plugin import Plugin, SetupContext
+from clusterdns.plugins.plugin import Host, Plugin, SetupContext
 
 log = logging.getLogger("clusterdns.plugins.reload")
 
@@ -43,13 +43,13 @@ VERSION_INFO = Gauge(
 
 
 def digest(text: str, filename: str) -> str:
-    """SHA512 of the parsed configuration: comments and layout do not count, as in CoreDNS."""
-    canonical = repr(
-        [
-            (block.keys, [_tokens(d) for d in block.directives])
-            for block in parse_corefile(text, filename)
-        ]
-    )
+    """SHA512 of the parsed configuration: comments and layout do not count, as in CoreDNS.
+
+    Parsed as the server parses it, imports and ``{$ENV}`` included, so a
+    change in an imported file is a change of the configuration.
+    """
+    blocks = parse_corefile(text, filename, env=os.environ, read_file=read_text, glob=glob_files)
+    canonical = repr([(block.keys, [_tokens(d) for d in block.directives]) for block in blocks])
     return hashlib.sha512(canonical.encode()).hexdigest()
 
 
@@ -61,17 +61,17 @@ class Reload(Plugin):
     name = "reload"
     handles_queries = False
 
-    def __init__(self, interval: float, path: str, server: Any) -> None:
+    def __init__(self, interval: float, path: str, host: Host) -> None:
         self.interval = interval
         self.path = path
-        self.server = server
+        self.host = host
         self.running = ""
         self.reloading = False
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         try:
-            self.running = digest(self.server.text, self.path)
+            self.running = digest(self.host.config_text, self.path)
         except ConfigError:
             self.running = ""
         log.info("[INFO] plugin/reload: Running configuration SHA512 = %s", self.running)
@@ -112,7 +112,7 @@ class Reload(Plugin):
         self.reloading = True
         try:
             # Shielded: the reload stops this plugin, which must not cancel the reload itself.
-            ok = await asyncio.shield(asyncio.ensure_future(self.server.reload(text)))
+            ok = await asyncio.shield(asyncio.ensure_future(self.host.reload(text)))
         finally:
             self.reloading = False
         VERSION_INFO.labels("sha512", current).set(1)
@@ -137,4 +137,4 @@ def setup(directive: Directive, ctx: SetupContext) -> Plugin:
     jitter = min(jitter, interval / 2)
     if jitter:
         interval += random.uniform(-jitter / 2, jitter / 2)
-    return Reload(interval, ctx.config_file, ctx.shared["server"])
+    return Reload(interval, ctx.config_file, ctx.host)

@@ -25,9 +25,9 @@ class Whoami(Plugin):
         rtype = "AAAA" if ip.version == 6 else "A"
         owner = query.name
         address = dns.rrset.from_text(owner, 0, "IN", rtype, str(ip))
-        port = dns.rrset.from_text(
-            f"_{request.transport}.{owner}", 0, "IN", "SRV", f"0 0 {request.client[1]} {owner}"
-        )
+        # CoreDNS whoami.go: ``_<proto>.<qname>`` (``_<proto>.`` for the root), target ".".
+        srv_owner = f"_{request.transport}.{owner}" if owner != "." else f"_{request.transport}."
+        port = dns.rrset.from_text(srv_owner, 0, "IN", "SRV", f"0 0 {request.client[1]} .")
         answer = compile_answer(owner, query.qtype, NOERROR, (), (), (address, port))
         return Reply(render(query, answer, request.udp), NOERROR, self.name)
 
