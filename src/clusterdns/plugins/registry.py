@@ -23,18 +23,23 @@ ORDER: tuple[str, ...] = (
     "log",
     "dnstap",
     "loadbalance",
+    "rewrite",
     "cache",
     "autopath",
+    "template",
     "hosts",
     "kubernetes",
+    "file",
     "loop",
     "forward",
     "whoami",
 )
 
 # Directives a Corefile may use only once per server block: all but forward, whose
-# stanzas chain (CoreDNS: `next RCODE` hands a query to the following forward).
-SINGLETON = frozenset(ORDER) - {"forward"}
+# stanzas chain (CoreDNS: `next RCODE` hands a query to the following forward), and
+# rewrite, template and file, whose directives CoreDNS gathers into one ordered handler
+# (here: one plugin per directive, chained in Corefile order).
+SINGLETON = frozenset(ORDER) - {"forward", "rewrite", "template", "file"}
 
 
 def known(name: str) -> bool:
