@@ -34,6 +34,8 @@ def load_fixture() -> tuple[dict[str, tuple[str, frozenset[str]]], dict[str, lis
         if not line or line.startswith("#"):
             continue
         words = line.split()
+        if words[0] == "plugin":
+            continue  # pinned by test_plugin_metric_names
         if words[0] == "buckets":
             buckets[words[1]] = [float(w) for w in words[2:]]
         else:
@@ -114,3 +116,40 @@ def test_counts_follow_the_queries(exposition: str) -> None:
     assert rcodes == {("NOERROR", "hosts"): 3, ("SERVFAIL", "hosts"): 1}
     enabled = {s.labels["name"] for s in families["coredns_plugin_enabled"][2]}
     assert {"errors", "log", "hosts", "prometheus"} <= enabled
+
+
+def load_plugin_fixture() -> dict[str, tuple[str, frozenset[str]]]:
+    families = {}
+    for line in FIXTURE.read_text().splitlines():
+        words = line.split()
+        if words and words[0] == "plugin":
+            families[words[1]] = (words[2], frozenset(words[3:]))
+    return families
+
+
+PLUGIN_COREFILE = """
+example.test:0 {
+    bind 127.0.0.1
+    prometheus 127.0.0.1:0
+    template IN A ok.example.test {
+        answer "{{ .Name }} 60 IN A 10.0.0.1"
+    }
+    template IN A rr.example.test {
+        answer "{{ .Name }} 60 IN A 10.0.0"
+    }
+    template IN A run.example.test {
+        answer "{{ .Name }} 60 IN A {{ parseInt .Name 10 8 }}"
+    }
+}
+"""
+
+
+def test_plugin_metric_names_types_and_labels_match_coredns() -> None:
+    expected = load_plugin_fixture()
+    with running(PLUGIN_COREFILE) as srv:
+        for name in ("a.ok.example.test.", "a.rr.example.test.", "a.run.example.test."):
+            srv.udp(name, "A")
+        families = scraped_families(scrape(srv.http_port("/metrics")))
+    scraped = {name: (kind, labels) for name, (kind, labels, _) in families.items()}
+    for name, shape in expected.items():
+        assert scraped.get(name) == shape, name

@@ -23,10 +23,13 @@ ORDER: tuple[str, ...] = (
     "log",
     "dnstap",
     "loadbalance",
+    "rewrite",
     "cache",
     "autopath",
+    "template",
     "hosts",
     "kubernetes",
+    "file",
     "loop",
     "forward",
     "whoami",
@@ -35,8 +38,10 @@ ORDER: tuple[str, ...] = (
 # Directives a Corefile may use only once per server block.  Not forward, whose
 # stanzas chain (CoreDNS: `next RCODE` hands a query to the following forward),
 # nor bind and log, whose lines CoreDNS collects into one plugin (setup gets the
-# plugin of the earlier lines as `SetupContext.previous`).
-SINGLETON = frozenset(ORDER) - {"forward", "bind", "log"}
+# plugin of the earlier lines as `SetupContext.previous`), nor rewrite, template
+# and file, whose directives CoreDNS gathers into one ordered handler (here: one
+# plugin per directive, chained in Corefile order).
+SINGLETON = frozenset(ORDER) - {"forward", "bind", "log", "rewrite", "template", "file"}
 
 
 def known(name: str) -> bool:
