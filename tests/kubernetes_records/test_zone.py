@@ -31,8 +31,9 @@ from clusterdns.cluster.manifests import (
 )
 from clusterdns.cluster.objects import ObjectKey, Slim, project
 from clusterdns.cluster.store import ClusterStore, Touched
-from clusterdns.dns.reply import Answer
-from clusterdns.dns.zone import RecordTable, ancestors, zone_of
+from clusterdns.dns.reply import Answer, compile_answer
+from clusterdns.dns.rrwire import RowSet
+from clusterdns.dns.zone import RecordTable, ancestors, to_rrsets, zone_of
 from clusterdns.plugins.kubernetes.options import KubernetesOptions
 from clusterdns.plugins.kubernetes.records import apex_records, build_records, pod_record
 from clusterdns.plugins.kubernetes.zone import ClusterZone
@@ -62,12 +63,21 @@ def sample_objects() -> dict[ObjectKey, Slim | None]:
     return objects
 
 
+class DnspythonTable(RecordTable):
+    """The reference compiles with dnspython, so the served zone's own wire writer is checked."""
+
+    def encode(
+        self, name: str, qtype: int, answer: list[RowSet], additional: list[RowSet]
+    ) -> Answer:
+        return compile_answer(name, qtype, 0, to_rrsets(answer), (), to_rrsets(additional))
+
+
 def reference(
     objects: dict[ObjectKey, Slim | None], opts: KubernetesOptions, pod_names: list[str]
 ) -> RecordTable:
     """Every record at once; pod names (made per query, one per address) for ``pod_names``."""
     state = state_from_objects(objects)
-    table = RecordTable(opts.zones)
+    table = DnspythonTable(opts.zones)
     for owner, rows in build_records(state, opts).items():
         table.replace(owner, rows)
     for name in pod_names:

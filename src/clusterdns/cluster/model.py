@@ -147,8 +147,11 @@ def is_ipv4_text(text: str) -> bool:
 
 
 def canonical_ip(ip: str) -> str:
-    """The one spelling of an address that indexes use (IPv6 compressed, lower-case)."""
-    return ip if is_ipv4_text(ip) else str(ipaddress.ip_address(ip))
+    """The one spelling of an address that indexes use (IPv6 compressed, lower-case).
+
+    Projected IPv4 text is canonical already (``objects._ip`` refuses leading zeros).
+    """
+    return ip if ":" not in ip else str(ipaddress.ip_address(ip))
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ import dns.rrset
 
 from clusterdns.dns.names import longest_zone
 from clusterdns.dns.reply import Answer, compile_answer
+from clusterdns.dns.rrwire import RowSet, encode_sections
 from clusterdns.dns.wire import (
     NOERROR,
     NXDOMAIN,
@@ -247,18 +248,21 @@ class RecordTable:
         entry[2][qtype] = result
         return result
 
-    def _rrsets(self, owner: str, qtype: int) -> list[dns.rrset.RRset]:
-        rows = [row for row in self.rows(owner) or () if qtype in (TYPE_ANY, row[0])]
-        by_type: dict[int, dns.rrset.RRset] = {}
-        for code, ttl, text in rows:
-            rdtype = dns.rdatatype.RdataType.make(code)
-            rrset = by_type.get(code)
-            if rrset is None:
-                by_type[code] = dns.rrset.from_text(owner, ttl, "IN", rdtype, text)
+    def _sets(self, owner: str, qtype: int) -> list[RowSet]:
+        """The RRsets at ``owner`` of ``qtype`` (all types for ANY); an RRset takes its
+        smallest TTL (RFC 2181 5.2)."""
+        by_type: dict[int, tuple[int, list[str]]] = {}
+        for code, ttl, text in self.rows(owner) or ():
+            if qtype != TYPE_ANY and code != qtype:
+                continue
+            held = by_type.get(code)
+            if held is None:
+                by_type[code] = (ttl, [text])
             else:
-                rrset.add(dns.rrset.from_text(owner, ttl, "IN", rdtype, text)[0])
-                rrset.update_ttl(min(rrset.ttl, ttl))
-        return list(by_type.values())
+                if text not in held[1]:
+                    held[1].append(text)
+                by_type[code] = (min(held[0], ttl), held[1])
+        return [RowSet(owner, code, ttl, tuple(texts)) for code, (ttl, texts) in by_type.items()]
 
     def _depend(self, target: str, name: str) -> None:
         """Answers at ``name`` were built from records at ``target``."""
@@ -275,46 +279,58 @@ class RecordTable:
             if self.exists(name):
                 return Result(NODATA, self._negative_answer(apex, NOERROR), cell, version)
             return Result(MISSING, self._negative_answer(apex, NXDOMAIN), cell, version)
-        answer = self._rrsets(name, qtype)
+        answer = self._sets(name, qtype)
         if not answer and qtype != TYPE_CNAME:
             answer = self._chase_cname(name, qtype)
         if not answer:
             return Result(NODATA, self._negative_answer(apex, NOERROR), cell, version)
         additional = self._additional(name, answer)
-        compiled = compile_answer(name, qtype, NOERROR, answer, (), additional)
-        return Result(FOUND, compiled, cell, version)
+        return Result(FOUND, self.encode(name, qtype, answer, additional), cell, version)
 
-    def _chase_cname(self, name: str, qtype: int) -> list[dns.rrset.RRset]:
+    def encode(
+        self, name: str, qtype: int, answer: list[RowSet], additional: list[RowSet]
+    ) -> Answer:
+        """The compiled answer: our own wire writer, dnspython for names it would not parse."""
+        if "\\" in name:
+            return compile_answer(
+                name, qtype, NOERROR, to_rrsets(answer), (), to_rrsets(additional)
+            )
+        body, (ancount, arcount) = encode_sections(name, (answer, additional))
+        return Answer(NOERROR, ancount, 0, arcount, body)
+
+    def _chase_cname(self, name: str, qtype: int) -> list[RowSet]:
         """CNAME, then the target's records when the target is ours (RFC 1034 4.3.2 step 3a)."""
-        chain: list[dns.rrset.RRset] = []
+        chain: list[RowSet] = []
         current = name
         for _ in range(MAX_CNAME_CHAIN):
-            cname = self._rrsets(current, TYPE_CNAME)
+            cname = self._sets(current, TYPE_CNAME)
             if not cname:
                 break
             chain.extend(cname)
-            target = cname[0][0].target.to_text().lower()
+            target = cname[0].rdatas[0].lower()
             self._depend(target, name)
             if zone_of(target, self.zones) is None or target in (name, current):
                 break
             current = target
-            found = self._rrsets(current, qtype)
+            found = self._sets(current, qtype)
             if found:
                 chain.extend(found)
                 break
         return chain
 
-    def _additional(self, name: str, answer: list[dns.rrset.RRset]) -> list[dns.rrset.RRset]:
+    def _additional(self, name: str, answer: list[RowSet]) -> list[RowSet]:
         """Addresses of SRV targets and NS hosts we hold (RFC 2782, RFC 1034 4.3.2 step 6)."""
         targets: list[str] = []
-        for rrset in answer:
-            if rrset.rdtype == TYPE_SRV or rrset.rdtype == TYPE_NS:
-                targets.extend(rd.target.to_text().lower() for rd in rrset)
-        additional: list[dns.rrset.RRset] = []
+        for rows in answer:
+            if rows.rdtype == TYPE_SRV:
+                targets.extend(text.split()[-1].lower() for text in rows.rdatas)
+            elif rows.rdtype == TYPE_NS:
+                targets.extend(text.lower() for text in rows.rdatas)
+        additional: list[RowSet] = []
         for target in dict.fromkeys(targets):
             self._depend(target, name)
-            additional.extend(self._rrsets(target, TYPE_A))
-            additional.extend(self._rrsets(target, TYPE_AAAA))
+            additional.extend(self._sets(target, TYPE_A))
+            additional.extend(self._sets(target, TYPE_AAAA))
         return additional
 
     def negative(self, name: str, rcode: int) -> Answer | None:
@@ -332,13 +348,22 @@ class RecordTable:
         cached = self._negative.get(key)
         if cached is not None:
             return cached
-        soa = self._rrsets(apex, TYPE_SOA)
+        soa = to_rrsets(self._sets(apex, TYPE_SOA))
         body = io.BytesIO()
         for rrset in soa:
             rrset.to_wire(body)
         answer = Answer(rcode, 0, len(soa), 0, body.getvalue())
         self._negative[key] = answer
         return answer
+
+
+def to_rrsets(sets: list[RowSet]) -> list[dns.rrset.RRset]:
+    """dnspython RRsets of row sets (the uncompressed SOA of negative answers, odd names)."""
+    out = []
+    for rows in sets:
+        rdtype = dns.rdatatype.RdataType.make(rows.rdtype)
+        out.append(dns.rrset.from_text_list(rows.owner, rows.ttl, "IN", rdtype, list(rows.rdatas)))
+    return out
 
 
 _TYPE_CODES: dict[str, int] = {}

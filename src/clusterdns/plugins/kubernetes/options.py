@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from clusterdns.cluster.labels import LabelSelector, SelectorError, parse_selector
@@ -87,13 +87,14 @@ class KubernetesOptions:
     kubeconfig: str = ""
     kubeconfig_context: str = ""
 
-    @property
-    def forward_zones(self) -> tuple[str, ...]:
-        return tuple(z for z in self.zones if not is_reverse_zone(z))
+    #: ``zones`` split in two, once (read per address and per name)
+    forward_zones: tuple[str, ...] = field(init=False, compare=False, repr=False)
+    reverse_zones: tuple[str, ...] = field(init=False, compare=False, repr=False)
 
-    @property
-    def reverse_zones(self) -> tuple[str, ...]:
-        return tuple(z for z in self.zones if is_reverse_zone(z))
+    def __post_init__(self) -> None:
+        forward = tuple(z for z in self.zones if not is_reverse_zone(z))
+        object.__setattr__(self, "forward_zones", forward)
+        object.__setattr__(self, "reverse_zones", tuple(z for z in self.zones if z not in forward))
 
     @property
     def primary_zone(self) -> str:

@@ -98,6 +98,22 @@ def service_records(
     return out
 
 
+def service_name_records(
+    state: ClusterView, namespace: str, name: str, opts: KubernetesOptions, zone: str
+) -> list[Record] | None:
+    """The records of ``<name>.<namespace>.svc.<zone>`` alone (None: the name does not exist).
+
+    The first query for a service is nearly always for its own name: this
+    answers it without building the names of its endpoints.
+    """
+    svc = state.service(namespace, name)
+    if svc is None or not _service_exposed(state, svc, opts):
+        return None
+    base = f"{name}.{namespace}.svc.{zone}"
+    first = next(_service_names(state, svc, opts, base), None)
+    return first[1] if first is not None and first[0] == base else None
+
+
 def _add_service(
     out: RecordSet, state: ClusterState, svc: Service, opts: KubernetesOptions
 ) -> None:
@@ -169,8 +185,10 @@ def _service_names(
     if svc.is_external_name:
         yield from _external_name(svc, opts, base)
         return
-    endpoint_entries = [] if opts.noendpoints else list(_endpoint_entries(state, svc, opts))
+    # the service name comes first, before the endpoints of a ClusterIP service are read:
+    # ``service_name_records`` stops there
     if svc.headless:
+        endpoint_entries = [] if opts.noendpoints else list(_endpoint_entries(state, svc, opts))
         if not endpoint_entries:
             return  # spec 2.4.1: a headless service without ready endpoints is NXDOMAIN
         yield from _address_names(base, endpoint_entries, opts)
@@ -178,6 +196,7 @@ def _service_names(
         if opts.ignore_empty_service and not _has_ready_address(state, svc, opts):
             return  # "ignore empty_service": NXDOMAIN so the client's search list goes on
         yield from _address_names(base, list(_cluster_ip_entries(svc)), opts, target=base)
+        endpoint_entries = [] if opts.noendpoints else list(_endpoint_entries(state, svc, opts))
     # findServices: "<endpoint>.<svc>" names work for ClusterIP services too
     by_label: dict[str, list[_Entry]] = {}
     for entry in endpoint_entries:
@@ -390,7 +409,7 @@ def _ptr_targets(state: ClusterView, opts: KubernetesOptions, ip: str) -> list[s
         for subset in state.endpoints_of(namespace, name):
             for endpoint in _ready(subset, svc):
                 for address in endpoint.addresses:
-                    if canonical_ip(address) == ip:
+                    if address == ip or (":" in address and canonical_ip(address) == ip):
                         label = endpoint_label(endpoint, address, opts)
                         target = f"{label}.{name}.{namespace}.svc.{primary}"
                         if target not in targets:
@@ -400,7 +419,7 @@ def _ptr_targets(state: ClusterView, opts: KubernetesOptions, ip: str) -> list[s
 
 def reverse_name(ip: str) -> str:
     """The in-addr.arpa./ip6.arpa. name of an address (spec 2.3.3)."""
-    if is_ipv4_text(ip):
+    if ":" not in ip:
         return ".".join(reversed(ip.split("."))) + ".in-addr.arpa."
     return ipaddress.ip_address(ip).reverse_pointer + "."
 

@@ -35,6 +35,7 @@ from clusterdns.plugins.kubernetes.records import (
     pod_record,
     ptr_records,
     reverse_name,
+    service_name_records,
     service_records,
 )
 
@@ -95,7 +96,13 @@ class ClusterZone(RecordTable):
             rows = rows_of(ptr_records(self.store, self.opts, ip))
             return rows or None
         labels = _labels_below(owner, apex)
-        if len(labels) >= 3 and labels[-1] == "svc":
+        if len(labels) == 3 and labels[-1] == "svc":
+            built = self._services.get(((labels[1], labels[0]), apex))
+            if built is not None:
+                return built.owners.get(owner)
+            records = service_name_records(self.store, labels[1], labels[0], self.opts, apex)
+            return rows_of(records) if records is not None else None
+        if len(labels) > 3 and labels[-1] == "svc":
             return self._service_names(labels[-3:], apex).owners.get(owner)
         if len(labels) == 3 and labels[-1] == "pod":
             records = pod_record(owner, self.store, self.opts)
@@ -111,7 +118,7 @@ class ClusterZone(RecordTable):
         if apex in self._reverse:
             return self._reverse_above[name] > 0 or self.rows(name) is not None
         labels = _labels_below(name, apex)
-        if len(labels) >= 3 and labels[-1] == "svc":
+        if len(labels) > 3 and labels[-1] == "svc":
             names = self._service_names(labels[-3:], apex)
             return name in names.owners or name in names.empty
         return self.rows(name) is not None
