@@ -1,0 +1,379 @@
+"""The kubernetes plugin on a live (test) API server: start-up, memory, change -> answer, QPS.
+
+For each size (default 1 000, 10 000 and 50 000 services, 10 endpoints each) this
+starts the test API server (``python -m clusterdns.cluster.apiserver``, a synthetic
+cluster from ``clusterdns.cluster.synthetic``) pinned to core 1, then
+``clusterdns serve`` on a kubeadm-like Corefile with ``kubeconfig`` pinned to
+core 0, and measures:
+
+* ready: process start until ``/ready`` answers 200 (every kind listed once);
+* memory: VmRSS after sync and VmHWM (the peak), next to CoreDNS's sizing rule
+  MB = (pods + services) / 1000 + 54 (coredns/deployment, Scaling_CoreDNS.md);
+* change -> answer: 200 times, a Service's clusterIP is changed with an HTTP PUT
+  and the new address is polled for over UDP (dnspython, tight loop), while
+  dnsperf sends 10 000 QPS of background queries (core 1);
+* QPS: dnsperf (core 1) on 1 000 service names, quiet, and again while 50
+  Service changes a second stream in (ratio);
+* at the largest size, a query file naming every service once: dnsperf's first
+  pass (every name compiled on first ask) against the second (memoized), and
+  its QPS against the 1 000-service figure.
+
+The Corefile has no ``cache`` (which would hide changes for up to its TTL) so the
+plugin's own propagation is measured.  Loopback only; only processes started
+here are stopped, by PID.  Writes benchmarks/kubernetes_api.md.
+
+    .venv/bin/python benchmarks/kubernetes_api.py [--sizes 1000,10000,50000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import random
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dns.message
+import dns.query
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+CLUSTERDNS = str(ROOT / ".venv" / "bin" / "clusterdns")
+TOKEN = "bench-token"
+NAMESPACES = 10
+ENDPOINTS = 10
+HEADLESS_EVERY, EXTERNAL_EVERY = 10, 25
+
+
+@dataclass
+class Result:
+    services: int
+    ready_s: float = 0.0
+    rss_mb: float = 0.0
+    hwm_mb: float = 0.0
+    change_ms: list[float] = field(default_factory=list)
+    qps_quiet: float = 0.0
+    qps_churn: float = 0.0
+    churn_done: int = 0
+    first_pass_s: float = 0.0
+    second_pass_s: float = 0.0
+    qps_all_names: float = 0.0
+
+
+def main() -> int:
+    args = parse_args()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="k8sapi-bench-") as tmp:
+        for size in args.sizes:
+            print(f"== {size} services", flush=True)
+            results.append(measure(Path(tmp), size, size == max(args.sizes), args))
+    write_report(args, results)
+    return 0
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="1000,10000,50000")
+    parser.add_argument("--changes", type=int, default=200)
+    parser.add_argument("--seconds", type=int, default=10, help="each dnsperf run")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "kubernetes_api.md"))
+    args = parser.parse_args()
+    args.sizes = [int(s) for s in args.sizes.split(",")]
+    return args
+
+
+def cluster_ip_services(size: int) -> list[int]:
+    return [
+        i
+        for i in range(size)
+        if i % HEADLESS_EVERY != HEADLESS_EVERY - 1 and i % EXTERNAL_EVERY != EXTERNAL_EVERY - 1
+    ]
+
+
+def name_of(i: int) -> str:
+    return f"svc-{i}.ns-{i % NAMESPACES}.svc.cluster.local."
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_api(size: int) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        ["taskset", "-c", "1", PYTHON, "-m", "clusterdns.cluster.apiserver"]
+        + ["--synthetic-services", str(size), "--endpoints-per-service", str(ENDPOINTS)]
+        + ["--namespaces", str(NAMESPACES), "--token", TOKEN, "--bookmark-interval", "30"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    url = proc.stdout.readline().strip()
+    if not url.startswith("http"):
+        stop(proc)
+        raise RuntimeError(f"the API server did not start: {url!r}")
+    return proc, url
+
+
+def start_dns(tmp: Path, url: str) -> tuple[subprocess.Popen[bytes], int, int, float]:
+    kubeconfig = tmp / "kubeconfig"
+    kubeconfig.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": url}}],
+                "users": [{"name": "u", "user": {"token": TOKEN}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    port, ready = free_port(), free_port()
+    corefile = tmp / "Corefile"
+    corefile.write_text(
+        f""".:{port} {{
+    bind 127.0.0.1
+    errors
+    ready 127.0.0.1:{ready}
+    kubernetes cluster.local in-addr.arpa ip6.arpa {{
+        kubeconfig {kubeconfig}
+        startup_timeout 300s
+    }}
+}}
+"""
+    )
+    began = time.monotonic()
+    proc = subprocess.Popen(["taskset", "-c", "0", CLUSTERDNS, "serve", "-conf", str(corefile)])
+    return proc, port, ready, began
+
+
+def wait_ready(ready_port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", ready_port, timeout=1)
+            conn.request("GET", "/ready")
+            if conn.getresponse().status == 200:
+                return True
+        except OSError:
+            pass
+        time.sleep(0.02)
+    return False
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    rss = int(re.search(r"VmRSS:\s+(\d+)", status)[1])  # type: ignore[index]
+    hwm = int(re.search(r"VmHWM:\s+(\d+)", status)[1])  # type: ignore[index]
+    return rss / 1024, hwm / 1024
+
+
+def stop(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class ApiClient:
+    """PUTs Services on the test API server (one connection, reused)."""
+
+    def __init__(self, url: str) -> None:
+        host, port = url.split("://", 1)[1].rsplit(":", 1)
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=10)
+
+    def set_cluster_ip(self, i: int, ip: str) -> None:
+        namespace, name = f"ns-{i % NAMESPACES}", f"svc-{i}"
+        body = json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {
+                    "clusterIP": ip,
+                    "ports": [
+                        {"name": "http", "port": 80, "protocol": "TCP"},
+                        {"name": "grpc", "port": 9000, "protocol": "TCP"},
+                    ],
+                },
+            }
+        )
+        path = f"/api/v1/namespaces/{namespace}/services/{name}"
+        headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+        self.conn.request("PUT", path, body, headers)
+        response = self.conn.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"PUT {path}: {response.status}")
+
+
+def change_latencies(url: str, port: int, size: int, count: int) -> list[float]:
+    client = ApiClient(url)
+    picks = random.Random(7).sample(cluster_ip_services(size), min(count, size // 2))
+    latencies = []
+    for n, i in enumerate(picks):
+        new_ip = f"10.100.{n // 250}.{n % 250 + 1}"
+        query = dns.message.make_query(name_of(i), "A")
+        client.set_cluster_ip(i, new_ip)
+        began = time.perf_counter()
+        while time.perf_counter() - began < 5:
+            reply = dns.query.udp(query, "127.0.0.1", port=port, timeout=1)
+            if any(rr.to_text() == new_ip for rrset in reply.answer for rr in rrset):
+                latencies.append((time.perf_counter() - began) * 1000)
+                break
+    return latencies
+
+
+def write_queries(tmp: Path, names: list[str]) -> Path:
+    path = tmp / f"queries-{len(names)}.txt"
+    path.write_text("".join(f"{name} A\n" for name in names))
+    return path
+
+
+def dnsperf(port: int, queries: Path, *extra: str) -> dict[str, float]:
+    out = subprocess.run(
+        ["taskset", "-c", "1", "dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(queries)]
+        + ["-c", "8", "-q", "500", *extra],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    qps = float(re.search(r"Queries per second:\s+([\d.]+)", out)[1])  # type: ignore[index]
+    run = float(re.search(r"Run time \(s\):\s+([\d.]+)", out)[1])  # type: ignore[index]
+    return {"qps": qps, "run_s": run}
+
+
+def churn(url: str, size: int, per_second: int, stop_at: float, done: list[int]) -> None:
+    client = ApiClient(url)
+    picks = cluster_ip_services(size)[-1000:]
+    n = 0
+    while time.monotonic() < stop_at:
+        began = time.monotonic()
+        for _ in range(per_second // 10):
+            i = picks[n % len(picks)]
+            client.set_cluster_ip(i, f"10.101.{(n // 250) % 250}.{n % 250 + 1}")
+            n += 1
+        time.sleep(max(0.0, 0.1 - (time.monotonic() - began)))
+    done.append(n)
+
+
+def measure(tmp: Path, size: int, largest: bool, args: argparse.Namespace) -> Result:
+    result = Result(size)
+    api, url = start_api(size)
+    try:
+        proc, port, ready_port, began = start_dns(tmp, url)
+        try:
+            if not wait_ready(ready_port, 600):
+                raise RuntimeError("clusterdns did not become ready")
+            result.ready_s = time.monotonic() - began
+            time.sleep(1)
+            result.rss_mb, result.hwm_mb = memory_mb(proc.pid)
+            print(f"ready {result.ready_s:.1f}s rss {result.rss_mb:.0f} MB", flush=True)
+            sample = random.Random(1).sample(cluster_ip_services(size), 1000)
+            queries = write_queries(tmp, [name_of(i) for i in sample])
+            dnsperf(port, queries, "-l", "3")  # warm: every name compiled once
+            result.qps_quiet = dnsperf(port, queries, "-l", str(args.seconds))["qps"]
+            background = subprocess.Popen(
+                ["taskset", "-c", "1", "dnsperf", "-s", "127.0.0.1", "-p", str(port)]
+                + ["-d", str(queries), "-l", "600", "-Q", "10000", "-c", "4"],
+                stdout=subprocess.DEVNULL,
+            )
+            try:
+                result.change_ms = change_latencies(url, port, size, args.changes)
+            finally:
+                stop(background)
+            done: list[int] = []
+            stop_at = time.monotonic() + args.seconds + 1
+            churner = threading.Thread(target=churn, args=(url, size, 50, stop_at, done))
+            churner.start()
+            result.qps_churn = dnsperf(port, queries, "-l", str(args.seconds))["qps"]
+            churner.join()
+            result.churn_done = done[0] if done else 0
+            if largest:
+                every = write_queries(tmp, [name_of(i) for i in range(size)])
+                first = dnsperf(port, every, "-n", "1")
+                second = dnsperf(port, every, "-n", "1")
+                result.first_pass_s, result.second_pass_s = first["run_s"], second["run_s"]
+                result.qps_all_names = dnsperf(port, every, "-l", str(args.seconds))["qps"]
+        finally:
+            stop(proc)
+    finally:
+        stop(api)
+    return result
+
+
+def coredns_rule_mb(services: int) -> float:
+    pods = services * ENDPOINTS
+    return (pods + services) / 1000 + 54
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def write_report(args: argparse.Namespace, results: list[Result]) -> None:
+    lines = [
+        "# kubernetes plugin on a live API server",
+        "",
+        f"Run {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())} by `benchmarks/kubernetes_api.py`"
+        f" on {_cpu()} ({os.cpu_count()} cores), Python {platform.python_version()}.",
+        "clusterdns pinned to core 0; the test API server, dnsperf and the change driver",
+        f"to core 1. {ENDPOINTS} endpoints per service (every 10th service headless, every",
+        "25th ExternalName). No `cache` in the Corefile: the plugin's own propagation.",
+        "",
+        "| services | ready (s) | VmRSS MB | VmHWM MB | CoreDNS rule MB | change->answer median ms"
+        " | p99 ms | changes seen | QPS quiet | QPS under 50 changes/s | ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        median = statistics.median(r.change_ms) if r.change_ms else float("nan")
+        p99 = percentile(r.change_ms, 99) if r.change_ms else float("nan")
+        ratio = r.qps_churn / r.qps_quiet if r.qps_quiet else float("nan")
+        lines.append(
+            f"| {r.services} | {r.ready_s:.1f} | {r.rss_mb:.0f} | {r.hwm_mb:.0f} | "
+            f"{coredns_rule_mb(r.services):.0f} | {median:.2f} | {p99:.2f} | "
+            f"{len(r.change_ms)}/{min(args.changes, r.services // 2)} | {r.qps_quiet:.0f} | "
+            f"{r.qps_churn:.0f} | {ratio:.2f} |"
+        )
+    big = results[-1]
+    small = results[0]
+    if big.first_pass_s:
+        lines += [
+            "",
+            f"At {big.services} services, one query per service name (dnsperf -n 1):",
+            f"first pass {big.first_pass_s:.2f} s, second pass {big.second_pass_s:.2f} s "
+            f"(ratio {big.first_pass_s / big.second_pass_s:.2f}); QPS over all names "
+            f"{big.qps_all_names:.0f} against {small.qps_quiet:.0f} at {small.services} services "
+            f"(ratio {big.qps_all_names / small.qps_quiet:.2f}).",
+        ]
+    Path(args.out).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def _cpu() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
