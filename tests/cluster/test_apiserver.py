@@ -9,8 +9,11 @@ import base64
 import gzip
 import http.client
 import json
+import signal
 import socket
 import ssl
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -592,6 +595,7 @@ def test_bearer_tokens_rotate_and_refusals_are_401_status() -> None:
         }
         assert Client(api.url).get("/api/v1/services")[0] == 401  # no credentials
         assert Client(api.url).get("/healthz")[0] == 200  # health needs none
+        assert Client(api.url).get("/api/v1/nodes")[0] == 401  # authentication comes first
         api.set_tokens(["second"])
         assert Client(api.url, token="first").get("/api/v1/services")[0] == 401
         assert Client(api.url, token="second").get("/api/v1/services")[0] == 200
@@ -816,3 +820,41 @@ def test_fifty_thousand_objects_listed_whole_and_in_pages() -> None:
             if not token:
                 break
         assert (total, pages) == (services, 5)
+
+
+def test_entry_point_serves_a_synthetic_cluster_until_sigterm() -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "clusterdns.cluster.apiserver",
+        "--synthetic-services",
+        "30",
+        "--endpoints-per-service",
+        "2",
+        "--namespaces",
+        "3",
+        "--token",
+        "bench",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().decode().strip()
+        assert url.startswith("http://127.0.0.1:")
+        client = Client(url, token="bench")
+        status, listing = client.get("/api/v1/services")
+        assert status == 200
+        assert len(listing["items"]) == 30
+        assert names(client.get("/api/v1/namespaces")[1]) == ["ns-0", "ns-1", "ns-2"]
+        assert Client(url).get("/api/v1/services")[0] == 401
+        status, _, _ = client.request("DELETE", "/api/v1/namespaces/ns-0/services/svc-0")
+        assert status == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(TIMEOUT) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()

@@ -289,11 +289,19 @@ class Frontend:
         verb, target, user = "get", None, ""
         query: Mapping[str, str] = request.query
         try:
-            target = parse_path(request.path)
+            unknown: ApiError | None = None
+            try:
+                target = parse_path(request.path)
+            except ApiError as error:
+                unknown = error
+            # authentication comes first, as in apiserver's filter chain: an unauthenticated
+            # request for a path that serves nothing is still a 401
+            if not self._public(request.path):
+                user = self._authenticate(request)
+            if unknown is not None:
+                raise unknown
             watch = bool(_flag(query, "watch")) if target is not None else False
             verb = _verb(request.method, target, watch) if target else request.method.lower()
-            if target is None and not self._public(request.path) or target is not None:
-                user = self._authenticate(request)
             fault = self._take_fault(verb, target.resource.name if target else "", request.path)
             if fault is not None:
                 raise self._fault_error(fault, user, verb, target)

@@ -24,6 +24,7 @@ import base64
 import binascii
 import bisect
 import enum
+import gc
 import heapq
 import itertools
 import json
@@ -588,12 +589,20 @@ class Store:
         return self._record(resource, key, existing, None)
 
     def load(self, objects: Iterable[Mapping[str, Any]]) -> int:
-        """Create or update many objects (one RV each); returns the RV after the last."""
+        """Create or update many objects (one RV each); returns the RV after the last.
+
+        Keys are sorted once at the next list instead of at each insert, and the cyclic
+        garbage collector waits until the end (the new objects hold no cycles)."""
         for table in self.tables.values():
-            if len(table.objects) > 1000:
-                table.unsort()
-        for obj in objects:
-            self.apply(obj)
+            table.unsort()
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            for obj in objects:
+                self.apply(obj)
+        finally:
+            if collecting:
+                gc.enable()
         return self.rv
 
     def _commit(self, table: Table, prev: Stored | None, cur: Stored) -> None:
