@@ -188,7 +188,10 @@ def test_kubeconfig_serves_the_cluster_and_every_kind_follows_changes(
     )
     assert a(srv, "db2-1.db2.shop.svc.cluster.local.") == ["10.244.5.2"]
     srv_names = a(srv, "_http._tcp.db2.shop.svc.cluster.local.", "SRV")
-    assert sorted(srv_names) == ["db2-0.db2.shop.svc.cluster.local.", "db2-1.db2.shop.svc.cluster.local."]
+    assert sorted(srv_names) == [
+        "db2-0.db2.shop.svc.cluster.local.",
+        "db2-1.db2.shop.svc.cluster.local.",
+    ]
     api.update(endpoint_slice("db2-abc", "shop", "db2", ["10.244.5.1"]))
     wait_for(lambda: a(srv, "db2.shop.svc.cluster.local.") == ["10.244.5.1"], "an endpoint gone")
     assert srv.udp("db2-1.db2.shop.svc.cluster.local.").rcode() == NXDOMAIN
@@ -215,9 +218,7 @@ def test_kubeconfig_serves_the_cluster_and_every_kind_follows_changes(
     api.create(pod)
     wait_for(lambda: a(srv, "10-244-9-9.fresh.pod.cluster.local.") == ["10.244.9.9"], "a pod")
     api.delete("Pod", "p", "fresh")
-    wait_for(
-        lambda: srv.udp("10-244-9-9.fresh.pod.cluster.local.").rcode() == NXDOMAIN, "pod gone"
-    )
+    wait_for(lambda: srv.udp("10-244-9-9.fresh.pod.cluster.local.").rcode() == NXDOMAIN, "pod gone")
 
     # deletes
     api.delete("Service", "late", "shop")
@@ -264,16 +265,18 @@ def test_a_long_list_comes_in_pages(api: ApiServer, tmp_path: Path) -> None:
 def test_endpoint_and_tls_with_a_client_certificate(tmp_path: Path) -> None:
     ca = trustme.CA()
     server_cert = ca.issue_cert("127.0.0.1")
-    client_cert = ca.issue_cert("clusterdns")
-    context = server_ssl_context(ca, server_cert)
+    client_cert = ca.issue_cert("clusterdns", common_name="clusterdns")
+    ca_file, cert_file, key_file = tmp_path / "ca.crt", tmp_path / "c.crt", tmp_path / "c.key"
+    ca.cert_pem.write_to_path(str(ca_file))
+    client_cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    client_cert.private_key_pem.write_to_path(str(key_file))
+    server_pem = tmp_path / "server.pem"
+    server_cert.private_key_and_cert_chain_pem.write_to_path(str(server_pem))
+    context = server_ssl_context(str(server_pem), None, str(ca_file))
     api = ApiServer(ssl_context=context)
     api.load(sample_objects())
     api.start()
     try:
-        ca_file, cert_file, key_file = tmp_path / "ca.crt", tmp_path / "c.crt", tmp_path / "c.key"
-        ca.cert_pem.write_to_path(str(ca_file))
-        client_cert.cert_chain_pems[0].write_to_path(str(cert_file))
-        client_cert.private_key_pem.write_to_path(str(key_file))
         source = f"endpoint {api.url}\n        tls {cert_file} {key_file} {ca_file}"
         with running(corefile(source)) as srv:
             assert a(srv, "web.shop.svc.cluster.local.") == ["10.96.10.10"]
@@ -304,7 +307,8 @@ def test_forbidden_is_logged_naming_resource_and_verb_then_retried(
         assert http_get(srv, "/ready")[0] == 503  # endpointslices never listed
         assert srv.udp("web.shop.svc.cluster.local.").rcode() == SERVFAIL
         assert any(
-            "403" in r.getMessage() and "endpointslices.discovery.k8s.io" in r.getMessage()
+            "403" in r.getMessage()
+            and "endpointslices.discovery.k8s.io" in r.getMessage()
             and "'list'" in r.getMessage()
             for r in caplog.records
         )
@@ -436,9 +440,7 @@ def test_dns_programming_duration_and_rest_client_metrics(
     before = metric(srv, name, service_kind="cluster_ip")
     stamp = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=0.2)).isoformat()
     annotations = {"endpoints.kubernetes.io/last-change-trigger-time": stamp.replace("+00:00", "Z")}
-    api.update(
-        endpoint_slice("web-abc12", "shop", "web", ["10.244.1.10"], annotations=annotations)
-    )
+    api.apply(endpoint_slice("web-extra", "shop", "web", ["10.244.1.77"], annotations=annotations))
     wait_for(lambda: metric(srv, name, service_kind="cluster_ip") == before + 1, "observed")
     total = metric(srv, "coredns_kubernetes_dns_programming_duration_seconds_sum")
     assert 0.2 <= total < 60
