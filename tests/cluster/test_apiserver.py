@@ -206,7 +206,7 @@ def test_one_resource_version_across_kinds(server: ApiServer, client: Client) ->
     again = server.update(service("web"))  # nothing changed: nothing written
     assert again["metadata"]["resourceVersion"] == str(first + 1)
     assert server.resource_version == first + 3
-    changed = server.update(service("web", tier="front"))
+    changed = server.replace(service("web", tier="front"))
     assert changed["metadata"]["resourceVersion"] == str(first + 4)
     assert changed["metadata"]["uid"] == created[0]["metadata"]["uid"]
 
@@ -308,6 +308,7 @@ def test_expired_continue_is_410_with_an_inconsistent_continue(
     status, bad = client.get("/api/v1/services", **{"continue": "not-a-token"})
     assert status == 400 and bad["reason"] == "BadRequest"
     assert server.count(verb="list", code=410) == 1
+    assert [r.reason for r in server.requests(code=410)] == ["Expired"]
 
 
 def test_list_resource_version_semantics(server: ApiServer, client: Client) -> None:
@@ -437,6 +438,7 @@ def test_watch_from_a_compacted_resource_version_gets_one_410_error_event(
     }
     assert watch.rest() == b""  # and the stream ends
     watch.close()
+    assert [r.reason for r in server.requests(verb="watch", code=200)] == ["Expired"]
     current = client.watch("/api/v1/services", resourceVersion=str(floor))
     server.create(service("c"))
     assert current.next()["object"]["metadata"]["name"] == "c"
@@ -702,6 +704,8 @@ def test_injected_faults_and_request_counts(server: ApiServer, client: Client) -
     assert server.count(verb="list", resource="services", code=500) == 2
     assert server.count(verb="list", resource="services") == 3
     assert server.count(code=429) == 1
+    assert server.wait_for_requests(3, verb="list", resource="services", timeout=0)
+    assert not server.wait_for_requests(4, verb="list", resource="services", timeout=0.05)
     server.reset_requests()
     assert server.count() == 0
 
