@@ -206,7 +206,7 @@ def test_one_resource_version_across_kinds(server: ApiServer, client: Client) ->
     again = server.update(service("web"))  # nothing changed: nothing written
     assert again["metadata"]["resourceVersion"] == str(first + 1)
     assert server.resource_version == first + 3
-    changed = server.update(service("web", tier="front"))
+    changed = server.replace(service("web", tier="front"))
     assert changed["metadata"]["resourceVersion"] == str(first + 4)
     assert changed["metadata"]["uid"] == created[0]["metadata"]["uid"]
 
@@ -308,6 +308,7 @@ def test_expired_continue_is_410_with_an_inconsistent_continue(
     status, bad = client.get("/api/v1/services", **{"continue": "not-a-token"})
     assert status == 400 and bad["reason"] == "BadRequest"
     assert server.count(verb="list", code=410) == 1
+    assert [r.reason for r in server.requests(code=410)] == ["Expired"]
 
 
 def test_list_resource_version_semantics(server: ApiServer, client: Client) -> None:
@@ -437,6 +438,7 @@ def test_watch_from_a_compacted_resource_version_gets_one_410_error_event(
     }
     assert watch.rest() == b""  # and the stream ends
     watch.close()
+    assert [r.reason for r in server.requests(verb="watch", code=200)] == ["Expired"]
     current = client.watch("/api/v1/services", resourceVersion=str(floor))
     server.create(service("c"))
     assert current.next()["object"]["metadata"]["name"] == "c"
@@ -702,6 +704,8 @@ def test_injected_faults_and_request_counts(server: ApiServer, client: Client) -
     assert server.count(verb="list", resource="services", code=500) == 2
     assert server.count(verb="list", resource="services") == 3
     assert server.count(code=429) == 1
+    assert server.wait_for_requests(3, verb="list", resource="services", timeout=0)
+    assert not server.wait_for_requests(4, verb="list", resource="services", timeout=0.05)
     server.reset_requests()
     assert server.count() == 0
 
@@ -858,3 +862,43 @@ def test_entry_point_serves_a_synthetic_cluster_until_sigterm() -> None:
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
+
+
+def test_the_official_kubernetes_client_lists_and_watches() -> None:
+    """The maintained Python client (typed models, its own watch decoder) reads this
+    server as it reads kube-apiserver: paged lists, watch events, the 410 ERROR event."""
+    from kubernetes import client as k8s
+    from kubernetes import watch as k8s_watch
+
+    with ApiServer(tokens={"t": "alice"}) as api:
+        api.load(synthetic.generate(2, 10, 2, pods=False))
+        config = k8s.Configuration()
+        config.host = api.url
+        config.api_key = {"authorization": "t"}
+        config.api_key_prefix = {"authorization": "Bearer"}
+        with k8s.ApiClient(config) as api_client:
+            core = k8s.CoreV1Api(api_client)
+            first = core.list_service_for_all_namespaces(limit=4)
+            rest = core.list_service_for_all_namespaces(
+                limit=100, _continue=first.metadata._continue
+            )
+            assert len(first.items) + len(rest.items) == 10
+            assert first.metadata.remaining_item_count == 6
+            slices = k8s.DiscoveryV1Api(api_client).list_namespaced_endpoint_slice("ns-0")
+            assert slices.items[0].endpoints[0].addresses == ["10.128.0.1"]
+            start = first.metadata.resource_version
+            api.apply(service("svc-1", "ns-1", x="y"))
+            stream = k8s_watch.Watch()
+            for event in stream.stream(
+                core.list_service_for_all_namespaces, resource_version=start, timeout_seconds=5
+            ):
+                assert event["type"] == "MODIFIED"
+                assert event["object"].metadata.labels == {"x": "y"}
+                stream.stop()
+            api.compact()
+            with pytest.raises(k8s.ApiException) as gone:
+                for _ in k8s_watch.Watch().stream(
+                    core.list_service_for_all_namespaces, resource_version=start, timeout_seconds=5
+                ):
+                    pass
+            assert gone.value.status == 410

@@ -81,6 +81,9 @@ class RequestRecord:
     name: str
     code: int
     user: str
+    #: the Status reason of a refusal ("Expired", "Forbidden"...), also for a watch whose
+    #: 200 stream carried a single ERROR event; "" for success
+    reason: str = ""
 
 
 @dataclass(slots=True)
@@ -262,6 +265,7 @@ class Frontend:
         target: Target | None,
         code: int,
         user: str,
+        reason: str = "",
     ) -> None:
         record = RequestRecord(
             request.method,
@@ -273,6 +277,7 @@ class Frontend:
             target.name if target else "",
             code,
             user,
+            reason,
         )
         with self._lock:
             self._records.append(record)
@@ -314,7 +319,10 @@ class Frontend:
                 response = await self._resource(request, verb, target, query)
         except ApiError as error:
             response = _error_response(error)
-        self._record(request, verb, target, response.status, user)
+            reason = error.reason
+        else:
+            reason = ""
+        self._record(request, verb, target, response.status, user, reason)
         return response
 
     @staticmethod
@@ -548,21 +556,22 @@ class Frontend:
             requested = _int(query, "timeoutSeconds")
         except ApiError as error:
             refusal = _error_response(error)
-            self._record(request, "watch", target, refusal.status, user)
+            self._record(request, "watch", target, refusal.status, user, error.reason)
             return refusal
         timeout = requested if requested > 0 else self.watch_timeout
         deadline = loop.time() + timeout
         response = web.StreamResponse(status=200, headers=_JSON_HEADERS)
         response.enable_chunked_encoding()
-        self._record(request, "watch", target, 200, user)
+        reason = watcher.error.reason if watcher.error is not None else ""
+        self._record(request, "watch", target, 200, user, reason)
         task = asyncio.current_task()
         if task is not None:
             self.streams.add(task)
         try:
             await response.prepare(request)
             await self._stream(request, response, watcher, wakeup, deadline)
-        except (ConnectionError, asyncio.CancelledError):
-            pass
+        except ConnectionError:
+            pass  # the client went away
         finally:
             self.store.unwatch(watcher)
             watcher.ended = True

@@ -177,7 +177,7 @@ class ApiServer:
             return
         for watcher in self.store.watchers():
             self.store.unwatch(watcher)
-            watcher.end()
+            watcher.end(drop=True)
         streams = list(self.frontend.streams)
         if streams:
             await asyncio.wait(streams, timeout=2.0)
@@ -275,6 +275,10 @@ class ApiServer:
         """Replace an existing object (404 ApiError if missing; 409 if a given
         metadata.resourceVersion is not the current one)."""
         return _parse(self._call(lambda: self.store.update(obj).full()))
+
+    def replace(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """``update`` under kubectl's name for it (a PUT of the whole object)."""
+        return self.update(obj)
 
     def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         """Create or replace."""
@@ -468,6 +472,22 @@ class ApiServer:
             and (name is None or res == name)
             and (code is None or c == code)
         )
+
+    def wait_for_requests(
+        self,
+        count: int = 1,
+        verb: str | None = None,
+        resource: str | None = None,
+        code: int | None = None,
+        timeout: float = 10.0,
+    ) -> bool:
+        """Wait until at least ``count`` requests matched; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self.count(verb, resource, code) < count:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
 
     def reset_requests(self) -> None:
         self.frontend.reset_records()

@@ -171,6 +171,8 @@ class Watcher:
         self._initial_at = 0
         self.pending: deque[bytes | Signal] = deque()
         self.ended = False
+        #: the error the stream carries as its one ERROR event (a watch from too old an RV)
+        self.error: ApiError | None = None
 
     def matches(self, stored: Stored) -> bool:
         return self.filter.matches(stored.namespace, stored.labels, stored.fields)
@@ -195,8 +197,13 @@ class Watcher:
             return
         self.wake()
 
-    def end(self) -> None:
+    def end(self, *, drop: bool = False) -> None:
+        """End the stream cleanly after the lines already queued, or at once with ``drop``."""
         if not self.ended:
+            if drop:
+                self.initial = []
+                self._initial_at = 0
+                self.pending.clear()
             self.pending.append(Signal.END)
             self.ended = True
             self.wake()
@@ -804,7 +811,8 @@ class Store:
             resource, flt, after=after, bookmarks=bookmarks, buffer=self.watch_buffer, wake=wake
         )
         if start is not None and not initial and start < self.floor:
-            watcher.push(error_line(expired(f"too old resource version: {start} ({self.floor})")))
+            watcher.error = expired(f"too old resource version: {start} ({self.floor})")
+            watcher.push(error_line(watcher.error))
             watcher.end()
             return watcher
         if initial:
