@@ -153,6 +153,8 @@ class RecordTable:
         self._max_compiled = max_compiled
         self._dependents: dict[str, set[str]] = {}
         self._negative: dict[tuple[str, int], Answer] = {}
+        #: cells that negative answers (which carry the SOA) were built on, by id
+        self._negative_cells: dict[int, Cell] = {}
         self.versions = Versions()
 
     # -- where records come from (a lazy subclass overrides these) ----------
@@ -213,10 +215,11 @@ class RecordTable:
     def changed(self, name: str, apex: str) -> None:
         """Retire the answers at ``name`` and those built from it (CNAME chasers, glue)."""
         if name == apex:
-            # the SOA is in every negative answer of the zone
+            # the SOA is in every negative answer of the zone: retire those, not the rest
             self._negative = {k: v for k, v in self._negative.items() if k[0] != apex}
-            self.versions.bump_all()
-            return
+            for cell in self._negative_cells.values():
+                cell[0] += 1
+            self._negative_cells.clear()
         self._bump(self.base_of(name, apex), set())
 
     def _bump(self, base: str, seen: set[str]) -> None:
@@ -277,15 +280,23 @@ class RecordTable:
         version = cell[0]
         if self.rows(name) is None:
             if self.exists(name):
-                return Result(NODATA, self._negative_answer(apex, NOERROR), cell, version)
-            return Result(MISSING, self._negative_answer(apex, NXDOMAIN), cell, version)
+                return self._negative_result(NODATA, apex, cell)
+            return self._negative_result(MISSING, apex, cell)
         answer = self._sets(name, qtype)
         if not answer and qtype != TYPE_CNAME:
             answer = self._chase_cname(name, qtype)
         if not answer:
-            return Result(NODATA, self._negative_answer(apex, NOERROR), cell, version)
+            return self._negative_result(NODATA, apex, cell)
         additional = self._additional(name, answer)
         return Result(FOUND, self.encode(name, qtype, answer, additional), cell, version)
+
+    def _negative_result(self, status: str, apex: str, cell: Cell) -> Result:
+        if len(self._negative_cells) >= MAX_CELLS:
+            self.versions.bump_all()  # too many to follow one by one: retire everything once
+            self._negative_cells.clear()
+        self._negative_cells[id(cell)] = cell
+        rcode = NXDOMAIN if status == MISSING else NOERROR
+        return Result(status, self._negative_answer(apex, rcode), cell, cell[0])
 
     def encode(
         self, name: str, qtype: int, answer: list[RowSet], additional: list[RowSet]
