@@ -27,6 +27,7 @@ ORDER: tuple[str, ...] = (
     "autopath",
     "hosts",
     "kubernetes",
+    "etcd",
     "loop",
     "forward",
     "whoami",
