@@ -16,6 +16,7 @@ import dns.rcode
 import pytest
 from etcdlab import EtcdServer
 
+import clusterdns.plugins.etcd.handler as handler
 from serverutil import RunningServer, answers, running
 
 
@@ -158,23 +159,20 @@ def test_answers_kept_while_etcd_is_down_and_followed_when_back(
     assert until(lambda: server.udp("db.skydns.local", "AAAA").rcode() == dns.rcode.NXDOMAIN, 30)
 
 
-def test_servfail_until_listed_then_ready(etcd: EtcdServer) -> None:
+def test_servfail_until_listed_then_ready(
+    etcd: EtcdServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     etcd.put("/skydns/local/skydns/a", '{"host":"10.0.0.1"}')
     etcd.stop()
-    text = corefile(etcd).replace("etcd skydns.local {", "etcd skydns.local {\n        fallthrough")
-    srv = RunningServer(text)
-    plugin_wait = 0.2
-    import clusterdns.plugins.etcd.handler as handler
-
-    saved, handler.STARTUP_WAIT = handler.STARTUP_WAIT, plugin_wait
+    monkeypatch.setattr(handler, "STARTUP_WAIT", 0.2)
+    srv = RunningServer(corefile(etcd)).start()
     try:
-        srv.start()
-    finally:
-        handler.STARTUP_WAIT = saved
-    try:
+        plugin = next(p for b in srv.server.blocks for p in b.plugins if p.name == "etcd")
+        assert plugin.ready() is False
         assert srv.udp("a.skydns.local").rcode() == dns.rcode.SERVFAIL
         etcd.start()
         assert until(lambda: addresses(srv.udp("a.skydns.local")) == ["10.0.0.1"], 30)
+        assert plugin.ready() is True
     finally:
         srv.stop()
 
@@ -191,3 +189,15 @@ def test_wildcard_queries(server: RunningServer, seeded: EtcdServer) -> None:
     seeded.delete("/skydns/local/skydns/prod/east/api")
     assert until(lambda: addresses(server.udp("api.*.prod.skydns.local")) == ["10.2.0.2"])
     assert server.udp("api.*.nothere.skydns.local").rcode() == dns.rcode.NXDOMAIN
+
+
+def test_credentials(etcd: EtcdServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # etcd's auth: a root user, auth on; the plugin authenticates and sends the token
+    etcd.ctl("user", "add", "root:s3cret")
+    etcd.ctl("auth", "enable")
+    etcd.ctl("--user=root:s3cret", "put", "/skydns/local/skydns/locked", '{"host":"10.4.4.4"}')
+    with running(corefile(etcd, "credentials root s3cret")) as srv:
+        assert addresses(srv.udp("locked.skydns.local")) == ["10.4.4.4"]
+    monkeypatch.setattr(handler, "STARTUP_WAIT", 0.5)
+    with running(corefile(etcd, "credentials root wrong")) as srv:
+        assert srv.udp("locked.skydns.local").rcode() == dns.rcode.SERVFAIL  # never listed

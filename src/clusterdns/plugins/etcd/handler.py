@@ -35,7 +35,7 @@ STARTUP_WAIT = 5.0
 class Etcd(Plugin):
     name = "etcd"
 
-    def __init__(self, opts: EtcdOptions, startup_wait: float = STARTUP_WAIT) -> None:
+    def __init__(self, opts: EtcdOptions, startup_wait: float | None = None) -> None:
         self.opts = opts
         self.startup_wait = startup_wait
         self.zone = SkyDNSZone(opts.zones, opts.path, serial=int(time.time()))
@@ -68,7 +68,8 @@ class Etcd(Plugin):
         self.source = EtcdSource(self.opts.source, self)
         self.source.start()
         try:
-            await asyncio.wait_for(self._synced.wait(), self.startup_wait)
+            wait = STARTUP_WAIT if self.startup_wait is None else self.startup_wait
+            await asyncio.wait_for(self._synced.wait(), wait)
         except TimeoutError:
             log.warning("plugin/etcd: starting without records: etcd not listed yet")
 
