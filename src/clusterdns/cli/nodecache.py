@@ -11,6 +11,7 @@ import sys
 
 from clusterdns.errors import ClusterDNSError
 from clusterdns.nodecache.app import NodeCache, load_corefile, pillars_for, run_until_signalled
+from clusterdns.nodecache.kubednscm import DEFAULT_KUBEDNS_CM
 from clusterdns.nodecache.params import (
     DEFAULT_BASE_COREFILE,
     DEFAULT_COREFILE,
@@ -33,7 +34,10 @@ DESCRIPTION = """Run the NodeLocal DNSCache agent, as k8s-dns-node-cache does.
 first and written to -conf (and filled again whenever it changes, checked every
 10 s): __PILLAR__LOCAL__DNS__ from -localip, __PILLAR__CLUSTER__DNS__ from
 -clusterdns or env <UPSTREAMSVC>_SERVICE_HOST, __PILLAR__UPSTREAM__SERVERS__ from
--upstream-servers or /etc/resolv.conf, __PILLAR__DNS__DOMAIN__ from -domain.
+the kube-dns ConfigMap's upstreamNameservers (-kubednscm, default /etc/kube-dns
+when it exists), else -upstream-servers or /etc/resolv.conf, __PILLAR__DNS__DOMAIN__
+from -domain; each of the ConfigMap's stubDomains becomes a server block forwarding
+to its servers. Both directories are read again every 10 s.
 When it cannot be read, a warning says so and -conf runs as it is. A missing
 upstream Service address is a warning until a template needs it.
 --embedded-base (ours, not node-cache's) fills the embedded template from
@@ -87,6 +91,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _flag(
         parser, "domain", default="cluster.local", metavar="DOMAIN", help="__PILLAR__DNS__DOMAIN__"
     )
+    _flag(parser, "kubednscm", default="", metavar="DIR",
+          help=f"the mounted kube-dns ConfigMap: stubDomains become server blocks, "
+               f"upstreamNameservers fill __PILLAR__UPSTREAM__SERVERS__ (default {DEFAULT_KUBEDNS_CM}, "
+               f"used when it exists)")  # fmt: skip
     _flag(parser, "health-port", dest="health_port", type=int, default=8080, metavar="N",
           help="health plugin port, for the liveness-probe NOTRACK rules (default 8080)")  # fmt: skip
     _flag(parser, "metrics-listen-address", dest="metrics_listen_address", default="0.0.0.0:9353",
@@ -139,6 +147,7 @@ def params_from(args: argparse.Namespace) -> NodeCacheParams:
         upstream_servers=parse_upstream_servers(args.upstream_servers),
         domain=args.domain,
         pidfile=args.pidfile,
+        kubedns_cm=args.kubednscm or None,
     )
 
 

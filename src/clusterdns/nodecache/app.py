@@ -8,8 +8,9 @@ read, and when it cannot, a warning says so and ``-conf`` runs as it is; then
 the interface (and so the local addresses) goes on the node, the server starts
 from ``-conf``, and the iptables rules are added once it is up (node-cache waits
 for the pidfile, so rules never point at a cache that failed to start).  Every
-``-syncinterval`` interface and rules are checked again; every 10 s the base is
-read again and, when it changed, filled, written to ``-conf`` and run.  On
+``-syncinterval`` interface and rules are checked again; every 10 s the base and
+the kube-dns ConfigMap (``-kubednscm``: stub domains, upstream nameservers) are
+read again and, when either changed, the base is filled, written to ``-conf`` and run.  On
 SIGTERM/SIGINT the server stops and, unless ``-skipteardown``, the interface and
 rules go.  The embedded template is filled only with ``--embedded-base``.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from clusterdns.nodecache.kubednscm import KubeDNSConfig, kubedns_dir, read_dir
 from clusterdns.nodecache.netsetup import REGISTRY, SETUP_ERRORS, NetworkSetup
 from clusterdns.nodecache.params import (
     CONFIG_SYNC_PERIOD,
@@ -75,7 +78,26 @@ def pillars_for(params: NodeCacheParams, environ: Mapping[str, str]) -> Pillars:
         upstream_servers=params.upstream_servers,
         domain=params.domain,
         cluster_dns_missing=missing,
+        kubedns=read_kubedns(params) or KubeDNSConfig(),
+        port=params.port,
     )
+
+
+def read_kubedns(params: NodeCacheParams) -> KubeDNSConfig | None:
+    """The kube-dns ConfigMap's settings; None (logged) when they do not validate.
+
+    No directory (no ``-kubednscm`` and no ``/etc/kube-dns``) is an empty config,
+    as node-cache skips the kube-dns sync then.
+    """
+    directory = kubedns_dir(params.kubedns_cm)
+    if directory is None:
+        return KubeDNSConfig()
+    try:
+        return read_dir(directory)
+    except NodeCacheError as exc:
+        SETUP_ERRORS.labels("configmap").inc()
+        log.error("[ERROR] Invalid config: %s", exc)
+        return None
 
 
 def read_base(params: NodeCacheParams) -> tuple[str, str]:
@@ -175,7 +197,7 @@ class NodeCache:
             self.network.teardown()
 
     async def sync_corefile(self) -> bool:
-        """One configmap sync: a base that changed is filled, written to ``-conf`` and run.
+        """One configmap sync: a base or kube-dns ConfigMap that changed is filled, written, run.
 
         True when a new Corefile was written.  Without a readable base nothing
         happens: ``-conf`` is the user's, and its own ``reload`` directive watches it.
@@ -193,6 +215,13 @@ class NodeCache:
             self._base_readable = False
             return False
         self._base_readable = True
+        kubedns = read_kubedns(self.params)
+        if kubedns is None or kubedns == self.pillars.kubedns:
+            if base == self.base:
+                return False  # an invalid kube-dns config keeps the running Corefile
+        else:
+            self.pillars = dataclasses.replace(self.pillars, kubedns=kubedns)
+            self.base = None  # filled again below with the new stub domains and upstreams
         if base == self.base:
             return False
         self.base = base  # a broken base is reported once, not every period

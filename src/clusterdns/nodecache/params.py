@@ -56,6 +56,8 @@ class NodeCacheParams:
     upstream_servers: tuple[str, ...] = ()
     domain: str = "cluster.local"
     pidfile: str | None = None
+    #: ``-kubednscm``: the mounted kube-dns ConfigMap; None: ``/etc/kube-dns`` when it exists
+    kubedns_cm: str | None = None
 
     @property
     def ipv6(self) -> bool:

@@ -12,6 +12,9 @@ Facts from kubernetes/dns ``cmd/node-cache/app/configmap.go`` (``updateCorefile`
 * ``__PILLAR__LOCAL__DNS__`` becomes every ``-localip`` address, space-separated,
   and ``__PILLAR__DNS__SERVER__`` is then removed: the listen addresses are all
   in ``-localip`` already.
+* ``__PILLAR__UPSTREAM__SERVERS__`` takes the kube-dns ConfigMap's
+  ``upstreamNameservers`` first, and each of its ``stubDomains`` becomes a server
+  block appended to the result (``nodecache/kubednscm.py``).
 * ``__PILLAR__DNS__DOMAIN__`` is left to the deploy step's ``sed`` by node-cache;
   we fill it from ``-domain`` so the embedded template runs as it is.
 
@@ -24,6 +27,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
+from clusterdns.nodecache.kubednscm import KubeDNSConfig, stub_domain_blocks
 from clusterdns.nodecache.params import NodeCacheError
 
 UPSTREAM_SERVERS = "__PILLAR__UPSTREAM__SERVERS__"
@@ -50,6 +54,10 @@ class Pillars:
     upstream_servers: tuple[str, ...] = ()
     domain: str = "cluster.local"
     cluster_dns_missing: str = ""
+    #: the kube-dns ConfigMap (``-kubednscm``): stub domains and upstream nameservers
+    kubedns: KubeDNSConfig = KubeDNSConfig()
+    #: the port of the stub domains' server blocks (node-cache's local port)
+    port: int = 53
 
 
 def embedded_base_corefile() -> str:
@@ -61,13 +69,15 @@ def fill(template: str, pillars: Pillars, filename: str = "Corefile.base") -> st
     _refuse_unknown_pillars(template, filename)  # checked before filling: lines are the template's
     if pillars.cluster_dns is None:
         _refuse_unknown_cluster_dns(template, pillars.cluster_dns_missing, filename)
-    text = _fill_upstream(template, pillars.upstream_servers)
+    upstreams = pillars.kubedns.upstream_nameservers or pillars.upstream_servers
+    text = _fill_upstream(template, upstreams)
     if pillars.cluster_dns is not None:
         text = text.replace(CLUSTER_DNS, pillars.cluster_dns)
     text = _LOCAL_DNS_WITH_PORT.sub(_host_for_port(pillars.local_ips[0]), text)
     text = text.replace(LOCAL_DNS, " ".join(pillars.local_ips))
     text = text.replace(DNS_SERVER, "")
     text = text.replace(DNS_DOMAIN, pillars.domain.strip(".") or ".")
+    text += stub_domain_blocks(pillars.kubedns, pillars.local_ips, pillars.port)
     return "\n".join(line.rstrip() for line in text.split("\n"))
 
 

@@ -30,6 +30,7 @@ ORDER: tuple[str, ...] = (
     "hosts",
     "kubernetes",
     "file",
+    "etcd",
     "loop",
     "forward",
     "whoami",
