@@ -10,8 +10,8 @@ a Pod per endpoint) this writes a ``clusterdns synth`` cluster as JSON, starts
 * QPS: dnsperf pinned to core 1 on 1 000 random service names of that cluster.
 
 Loopback only; the only processes stopped are the ones started here, by PID.
-``--profile N`` adds cProfile tables of ``load_manifests`` and ``all_records``
-run in-process on the N-service file.  Writes benchmarks/kubernetes_scale.md
+``--profile N`` adds cProfile tables of reading the N-service file into object
+changes and applying them to the store and zone, in-process.  Writes benchmarks/kubernetes_scale.md
 (regenerated on every run).
 
     .venv/bin/python benchmarks/kubernetes_scale.py [--sizes 1000,10000,50000] [--profile 10000]
@@ -255,27 +255,31 @@ def measure(tmp: Path, size: int, args: argparse.Namespace) -> Result:
 
 
 def profile_in_process(tmp: Path, size: int, args: argparse.Namespace) -> str:
-    from clusterdns.cluster.manifests import load_manifests
-    from clusterdns.plugins.kubernetes.handler import Kubernetes, all_records
+    from clusterdns.cluster.manifests import ManifestWatcher
+    from clusterdns.cluster.store import ClusterStore, Touched
     from clusterdns.plugins.kubernetes.options import KubernetesOptions
+    from clusterdns.plugins.kubernetes.zone import ClusterZone
 
     manifest, _ = synth(tmp, size, args)
-    opts = KubernetesOptions(zones=("cluster.local.",))
+    opts = KubernetesOptions(zones=("cluster.local.", "in-addr.arpa.", "ip6.arpa."))
     sections = []
     profiler = cProfile.Profile()
     start = time.perf_counter()
-    state, _problems = profiler.runcall(load_manifests, manifest)
-    sections.append(_top(f"load_manifests ({time.perf_counter() - start:.1f} s)", profiler))
+    changes = profiler.runcall(ManifestWatcher(manifest).poll) or []
+    sections.append(_top(f"ManifestWatcher.poll ({time.perf_counter() - start:.1f} s)", profiler))
+    store = ClusterStore()
+    zone = ClusterZone(store, opts, ("127.0.0.1",))
+
+    def apply_all() -> None:
+        touched = Touched()
+        for key, obj in changes:
+            store.apply(key, obj, touched)
+        zone.apply(touched)
+
     profiler = cProfile.Profile()
     start = time.perf_counter()
-    profiler.runcall(all_records, state, opts, 1, ("127.0.0.1",))
-    sections.append(_top(f"all_records ({time.perf_counter() - start:.1f} s)", profiler))
-    plugin = Kubernetes(opts, lambda: None, ("127.0.0.1",))
-    profiler = cProfile.Profile()
-    start = time.perf_counter()
-    profiler.runcall(plugin.load, state)
-    elapsed = time.perf_counter() - start
-    sections.append(_top(f"Kubernetes.load = all_records + compile ({elapsed:.1f} s)", profiler))
+    profiler.runcall(apply_all)
+    sections.append(_top(f"store + zone apply ({time.perf_counter() - start:.1f} s)", profiler))
     return "\n".join(sections)
 
 

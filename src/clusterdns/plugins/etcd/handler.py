@@ -18,13 +18,13 @@ import time
 from collections.abc import Sequence
 
 from clusterdns.cluster.etcd import Change, EtcdSource
-from clusterdns.dns.reply import render
 from clusterdns.dns.wire import SERVFAIL
-from clusterdns.dns.zone import MISSING, zone_of
+from clusterdns.dns.zone import zone_of
+from clusterdns.plugins.authoritative import serve_from
 from clusterdns.plugins.etcd.msg import BadValue, parse
 from clusterdns.plugins.etcd.options import EtcdOptions
 from clusterdns.plugins.etcd.zone import SkyDNSZone
-from clusterdns.plugins.plugin import FOREVER, Handler, Plugin, Reply, Request
+from clusterdns.plugins.plugin import Handler, Plugin, Reply, Request
 
 log = logging.getLogger("clusterdns.plugins.etcd")
 
@@ -88,11 +88,4 @@ class Etcd(Plugin):
             return await next(request)
         if not self._synced.is_set():
             return Reply.unanswered(SERVFAIL, self.name, "etcd not listed yet")
-        result = self.zone.lookup(query.name, query.qtype)
-        if result is None:
-            return await next(request)
-        if result.status == MISSING and self.opts.falls_through(query.name):
-            return await next(request)
-        answer = result.answer
-        wire = render(query, answer, request.udp)
-        return Reply(wire, answer.rcode, self.name, FOREVER, guard=result.guard)
+        return await serve_from(self.zone, request, next, self.name, self.opts.falls_through)

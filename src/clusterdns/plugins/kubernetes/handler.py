@@ -38,13 +38,13 @@ from clusterdns.cluster.kubeconfig import Connection
 from clusterdns.cluster.manifests import ManifestWatcher
 from clusterdns.cluster.objects import ObjectKey, ServiceEndpoints
 from clusterdns.cluster.store import ClusterStore, Touched
-from clusterdns.dns.reply import render
 from clusterdns.dns.wire import SERVFAIL
-from clusterdns.dns.zone import MISSING, zone_of
+from clusterdns.dns.zone import zone_of
+from clusterdns.plugins.authoritative import serve_from
 from clusterdns.plugins.kubernetes.metrics import APIMetrics, observe_programming
 from clusterdns.plugins.kubernetes.options import PODS_VERIFIED, KubernetesOptions
 from clusterdns.plugins.kubernetes.zone import ClusterZone
-from clusterdns.plugins.plugin import FOREVER, Handler, Invalidate, Plugin, Reply, Request
+from clusterdns.plugins.plugin import Handler, Plugin, Reply, Request
 
 log = logging.getLogger("clusterdns.plugins.kubernetes")
 
@@ -57,12 +57,10 @@ class Kubernetes(Plugin):
     def __init__(
         self,
         opts: KubernetesOptions,
-        invalidate: Invalidate,
         local_ips: Sequence[str] = (),
         connection: Connection | None = None,
     ) -> None:
         self.opts = opts
-        self.invalidate = invalidate
         self.connection = connection
         self.store = ClusterStore(imply_namespaces=connection is None)
         self.zone = ClusterZone(self.store, opts, local_ips)
@@ -183,14 +181,7 @@ class Kubernetes(Plugin):
             # CoreDNS answers SERVFAIL until its cache has synced: an NXDOMAIN
             # now would be cached by clients for a name that exists.
             return Reply.unanswered(SERVFAIL, self.name, "cluster state not synced yet")
-        result = self.zone.lookup(query.name, query.qtype)
-        if result is None:
-            return await next(request)
-        if result.status == MISSING and self.opts.falls_through(query.name):
-            return await next(request)
-        answer = result.answer
-        wire = render(query, answer, request.udp)
-        return Reply(wire, answer.rcode, self.name, FOREVER, guard=result.guard)
+        return await serve_from(self.zone, request, next, self.name, self.opts.falls_through)
 
 
 def _resources(opts: KubernetesOptions) -> tuple[Resource, ...]:

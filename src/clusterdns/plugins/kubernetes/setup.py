@@ -47,7 +47,7 @@ def setup(directive: Directive, ctx: SetupContext) -> Plugin:
             # cluster dump can move together.
             base = os.path.dirname(os.path.abspath(directive.file))
             opts = dataclasses.replace(opts, manifests=os.path.join(base, opts.manifests))
-        return Kubernetes(opts, ctx.invalidate, bound_addresses(ctx))
+        return Kubernetes(opts, bound_addresses(ctx))
     try:
         conn = connection(opts, dict(os.environ))
         ssl_context(conn)  # unreadable certificates are a start-up error, with the line
@@ -55,4 +55,4 @@ def setup(directive: Directive, ctx: SetupContext) -> Plugin:
         raise ConfigError(
             str(err), file=directive.file, line=directive.line, plugin=PLUGIN
         ) from None
-    return Kubernetes(opts, ctx.invalidate, bound_addresses(ctx), conn)
+    return Kubernetes(opts, bound_addresses(ctx), conn)
