@@ -34,9 +34,9 @@ ORDER: tuple[str, ...] = (
 
 # Directives a Corefile may use only once per server block.  Not forward, whose
 # stanzas chain (CoreDNS: `next RCODE` hands a query to the following forward),
-# nor bind and log, whose lines CoreDNS collects into one plugin (setup gets the
+# nor bind, log and dnstap, whose lines CoreDNS collects into one plugin (setup gets the
 # plugin of the earlier lines as `SetupContext.previous`).
-SINGLETON = frozenset(ORDER) - {"forward", "bind", "log"}
+SINGLETON = frozenset(ORDER) - {"forward", "bind", "log", "dnstap"}
 
 
 def known(name: str) -> bool:
