@@ -16,11 +16,14 @@ from clusterdns.plugins.plugin import Setup
 ORDER: tuple[str, ...] = (
     "reload",
     "bind",
+    "debug",
+    "trace",
     "ready",
     "health",
     "prometheus",
     "errors",
     "log",
+    "dump",  # external (miekg/dump); its place does not matter: it sees queries on arrival
     "dnstap",
     "loadbalance",
     "cache",

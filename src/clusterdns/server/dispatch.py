@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from clusterdns.dns.codes import rcode_label
+from clusterdns.dns.hexdump import hexdump
 from clusterdns.dns.reply import error_reply
 from clusterdns.dns.wire import BADVERS, REFUSED, SERVFAIL, WireError, parse_query
 from clusterdns.plugins.plugin import UNGUARDED, Handler, Plugin, Reply, Request, Seen
@@ -79,6 +80,10 @@ class Memo:
 
     def clear(self) -> None:
         self.entries.clear()
+
+
+def _debug_packet(what: str, data: bytes) -> None:
+    log.debug("[DEBUG] could not parse %s:\n%s", what, "\n".join(hexdump(data)))
 
 
 class Dispatcher:
@@ -151,6 +156,8 @@ class Dispatcher:
         try:
             query = parse_query(data)
         except WireError as exc:
+            if log.isEnabledFor(logging.DEBUG):  # the *debug* plugin
+                _debug_packet(f"query from {client[0]}:{client[1]} ({exc.reason})", data)
             if exc.rcode is None:
                 self.stats.drop(self.server, exc.reason)
                 return None

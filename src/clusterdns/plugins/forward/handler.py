@@ -9,6 +9,7 @@ import ssl
 import time
 from typing import TYPE_CHECKING
 
+from clusterdns.dns.hexdump import hexdump
 from clusterdns.dns.names import in_zones, is_subdomain
 from clusterdns.dns.reply import opt_record, patch_reply, reply_flags
 from clusterdns.dns.wire import AA, AD, FORMERR, RA, REFUSED, SERVFAIL, TC, Query
@@ -128,6 +129,12 @@ class Forward(Plugin):
                     continue
                 break
             if not same_question(wire, query.question) or not wire[2] & 0x80:
+                if log.isEnabledFor(logging.DEBUG):  # the *debug* plugin
+                    log.debug(
+                        "[DEBUG] plugin/forward: malformed reply from %s:\n%s",
+                        upstream.address.label,
+                        "\n".join(hexdump(wire)),
+                    )
                 return Reply.unanswered(FORMERR, self.name, "wrong reply from upstream")
             rcode = wire[3] & 0xF
             last = Reply(to_client(wire, query, request.udp), rcode, self.name, 0.0)
