@@ -25,6 +25,7 @@ ORDER: tuple[str, ...] = (
     "log",
     "dump",  # external (miekg/dump); its place does not matter: it sees queries on arrival
     "dnstap",
+    "searchwalk",  # clusterdns's search-path analytics (not in CoreDNS); a tap like dnstap
     "loadbalance",
     "cache",
     "autopath",
