@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from clusterdns.dns.codes import rcode_label
@@ -82,6 +82,17 @@ class Memo:
         self.entries.clear()
 
 
+Taps = tuple[tuple[Callable[[Seen], None], ...], tuple[Callable[[Seen, bytes, int], None], ...]]
+
+
+def _hooks(plugins: tuple[Plugin, ...]) -> Taps:
+    """The tap methods the plugins really have (a base-class no-op is left out)."""
+    return (
+        tuple(p.tap_query for p in plugins if type(p).tap_query is not Plugin.tap_query),
+        tuple(p.tap_reply for p in plugins if type(p).tap_reply is not Plugin.tap_reply),
+    )
+
+
 def _debug_packet(what: str, data: bytes) -> None:
     log.debug("[DEBUG] could not parse %s:\n%s", what, "\n".join(hexdump(data)))
 
@@ -97,12 +108,12 @@ class Dispatcher:
         self.tcp_memo = Memo()
         #: zone -> the taps of its block, for the memo path; empty when nothing taps,
         #: so a memo hit pays one truth test for the feature
-        self.tapped: dict[str, tuple[Plugin, ...]] = {}
+        self.tapped: dict[str, Taps] = {}
 
     def set_blocks(self, blocks: Iterable[Block]) -> None:
         """Swap in a new routing table (start and reload); old memo entries go."""
         self.blocks = {block.zone: block for block in blocks}
-        self.tapped = {zone: b.taps for zone, b in self.blocks.items() if b.taps}
+        self.tapped = {zone: _hooks(b.taps) for zone, b in self.blocks.items() if b.taps}
         self.invalidate()
 
     def tap_memo(
@@ -122,12 +133,13 @@ class Dispatcher:
             return
         seen = Seen(data, client, transport, local, received, self.server, zone)
         rcode = wire[3] & 0xF
-        for tap in taps:
-            try:
-                tap.tap_query(seen)
-                tap.tap_reply(seen, wire, rcode)
-            except Exception:
-                log.exception("tap %s failed", tap.name)
+        try:
+            for on_query in taps[0]:
+                on_query(seen)
+            for on_reply in taps[1]:
+                on_reply(seen, wire, rcode)
+        except Exception:
+            log.exception("a tap of %s failed", zone)
 
     def invalidate(self) -> None:
         self.udp_memo.clear()

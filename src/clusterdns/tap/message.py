@@ -67,6 +67,86 @@ def address_bytes(ip: str) -> tuple[int, bytes]:
     return (pb.INET6 if len(packed) == 16 else pb.INET), packed
 
 
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+class Encoder:
+    """Serialized ``Dnstap`` payloads for one sender (identity, version and extra fixed).
+
+    The outer ``Dnstap`` fields never change, so they are serialized once; each
+    message is the protobuf runtime's serialization of a ``Message``, appended
+    as field 14 (protobuf readers take fields in any order).  Addresses are
+    packed once per distinct address (a bounded cache).
+    """
+
+    MAX_ADDRESSES = 4096
+
+    def __init__(self, identity: bytes = b"", version: bytes = b"", extra: bytes = b"") -> None:
+        outer = pb.Dnstap()
+        if identity:
+            outer.identity = identity
+        if version:
+            outer.version = version
+        if extra:
+            outer.extra = extra
+        outer.type = pb.Dnstap.MESSAGE
+        self.prefix: bytes = outer.SerializeToString() + b"\x72"  # field 14, length-delimited
+        self.addresses: dict[str, tuple[int, bytes]] = {}
+
+    def address(self, ip: str) -> tuple[int, bytes]:
+        known = self.addresses.get(ip)
+        if known is None:
+            if len(self.addresses) >= self.MAX_ADDRESSES:
+                self.addresses.clear()
+            known = self.addresses[ip] = address_bytes(ip)
+        return known
+
+    def encode(
+        self,
+        kind: int,
+        protocol: str,
+        query_address: tuple[str, int] | None,
+        response_address: tuple[str, int] | None,
+        query_ns: int,
+        response_ns: int | None = None,
+        query_message: bytes | None = None,
+        response_message: bytes | None = None,
+    ) -> bytes:
+        """One payload.  For CLIENT_* messages the query address is the client and the
+        response address the server; for FORWARDER_* the query address is our side and the
+        response address the upstream (CoreDNS's plugin/forward/dnstap.go)."""
+        message = pb.Message()
+        message.type = kind
+        message.socket_protocol = PROTOCOLS.get(protocol, pb.UDP)
+        if query_address is not None and query_address[0]:
+            family, packed = self.address(query_address[0])
+            message.socket_family = family
+            message.query_address = packed
+            message.query_port = query_address[1]
+        if response_address is not None and response_address[0]:
+            family, packed = self.address(response_address[0])
+            message.socket_family = family
+            message.response_address = packed
+            message.response_port = response_address[1]
+        message.query_time_sec = query_ns // 1_000_000_000
+        message.query_time_nsec = query_ns % 1_000_000_000
+        if response_ns is not None:
+            message.response_time_sec = response_ns // 1_000_000_000
+            message.response_time_nsec = response_ns % 1_000_000_000
+        if query_message is not None:
+            message.query_message = query_message
+        if response_message is not None:
+            message.response_message = response_message
+        inner: bytes = message.SerializeToString()
+        return self.prefix + _varint(len(inner)) + inner
+
+
 def build(
     kind: int,
     identity: bytes,
@@ -80,42 +160,17 @@ def build(
     query_message: bytes | None = None,
     response_message: bytes | None = None,
 ) -> bytes:
-    """One serialized ``Dnstap`` frame payload.
-
-    For CLIENT_* messages the query address is the client and the response
-    address the server; for FORWARDER_* the query address is our side and the
-    response address the upstream (CoreDNS's plugin/forward/dnstap.go).
-    """
-    frame = pb.Dnstap()
-    if identity:
-        frame.identity = identity
-    if version:
-        frame.version = version
-    if extra:
-        frame.extra = extra
-    frame.type = pb.Dnstap.MESSAGE
-    message = frame.message
-    message.type = kind
-    message.socket_protocol = PROTOCOLS.get(protocol, pb.UDP)
-    if query_address is not None and query_address[0]:
-        family, packed = address_bytes(query_address[0])
-        message.socket_family = family
-        message.query_address = packed
-        message.query_port = query_address[1]
-    if response_address is not None and response_address[0]:
-        family, packed = address_bytes(response_address[0])
-        message.socket_family = family
-        message.response_address = packed
-        message.response_port = response_address[1]
-    message.query_time_sec, message.query_time_nsec = divmod(query_ns, 1_000_000_000)
-    if response_ns is not None:
-        message.response_time_sec, message.response_time_nsec = divmod(response_ns, 1_000_000_000)
-    if query_message is not None:
-        message.query_message = query_message
-    if response_message is not None:
-        message.response_message = response_message
-    payload: bytes = frame.SerializeToString()
-    return payload
+    """One serialized ``Dnstap`` frame payload (an ``Encoder`` for a single message)."""
+    return Encoder(identity, version, extra).encode(
+        kind,
+        protocol,
+        query_address,
+        response_address,
+        query_ns,
+        response_ns,
+        query_message,
+        response_message,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from clusterdns.tap.message import (
     CLIENT_RESPONSE,
     FORWARDER_QUERY,
     FORWARDER_RESPONSE,
-    build,
+    Encoder,
 )
 
 log = logging.getLogger("clusterdns.plugins.dnstap")
@@ -74,6 +74,7 @@ class Output:
         self._dropped_metric = DROPPED.labels(self.label)
         self._sent_metric = SENT.labels(self.label)
         self._failing_since: float | None = None
+        self.encoder = Encoder(config.identity, config.version, config.extra)
 
     def put(self, item: Item) -> None:
         if len(self.queue) < self.capacity:
@@ -226,12 +227,8 @@ class Output:
     def encode(self, item: Item) -> bytes:
         kind, query, reply, qaddr, proto, raddr, qtime, rtime = item
         offset = self.clock_offset_ns
-        config = self.config
-        return build(
+        return self.encoder.encode(
             kind,
-            config.identity,
-            config.version,
-            config.extra,
             proto,
             qaddr,
             raddr,
