@@ -2,7 +2,7 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-DEBS   := dnsutils dnsperf dnsmasq-base unbound iproute2 iptables conntrack etcd-server etcd-client
+DEBS   := dnsutils dnsperf dnsmasq-base unbound iproute2 iptables conntrack etcd-server etcd-client fstrm-bin dnstap-ldns
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: serve test lint unit debs bench clean
@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Debian packages the tests and benchmarks drive (dig, dnsperf, dnsmasq, unbound, ip, iptables,
-# etcd and etcdctl for the etcd plugin's tests).
+# etcd and etcdctl for the etcd plugin's tests; fstrm_capture and dnstap-ldns: another
+# implementation of Frame Streams and dnstap).
 debs:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

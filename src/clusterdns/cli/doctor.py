@@ -53,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the node's resolv.conf, that 'forward . /etc/resolv.conf' reads")  # fmt: skip
     parser.add_argument("--probe-remote", action="store_true",
                         help="also query nameservers and replicas that are not on loopback")  # fmt: skip
+    parser.add_argument("--metrics", metavar="URL",
+                        help="a clusterdns /metrics URL: which namespaces and names waste queries on the search list")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -72,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         corefile=args.corefile,
         host_resolv_conf=args.host_resolv_conf,
         probe_remote=args.probe_remote,
+        metrics=args.metrics,
     )
     report = diagnose(options)
     if args.json:

@@ -38,6 +38,7 @@ class DoctorOptions:
     corefile: str | None = None
     host_resolv_conf: str | None = None
     probe_remote: bool = False
+    metrics: str | None = None  # a clusterdns /metrics URL: the search-walk waste
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,10 @@ def diagnose(options: DoctorOptions) -> Report:
     if options.corefile:
         node = parse(read_text(options.host_resolv_conf)) if options.host_resolv_conf else None
         findings.extend(checks.check_corefile(load_corefile(options.corefile), node))
+    if options.metrics:
+        from clusterdns.doctor.searchwaste import check_search_waste, fetch
+
+        findings.extend(check_search_waste(fetch(options.metrics), options.metrics))
     return Report(
         options.resolv_conf, f"{libc.value} ({libc_source})", domain, tuple(findings),
         tuple(probes), tuple(runs),

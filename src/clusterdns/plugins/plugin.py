@@ -117,6 +117,9 @@ class Plugin:
     memo_safe: ClassVar[bool] = True
     #: the plugin takes part in the per-query chain (config-only plugins do not)
     handles_queries: ClassVar[bool] = True
+    #: the server calls ``tap_query``/``tap_reply`` for every query of the block, memo
+    #: hits included (dnstap, dump): the hooks must be cheap and must not raise
+    taps_queries: ClassVar[bool] = False
 
     async def serve(self, request: Request, next: Handler) -> Reply:
         return await next(request)
@@ -144,6 +147,40 @@ class Plugin:
     def ready(self) -> bool | None:
         """True/False when the plugin reports readiness (``ready`` plugin); None when it does not."""
         return None
+
+    def tap_query(self, seen: Seen) -> None:
+        """A query of this block arrived, before any plugin ran (only when ``taps_queries``)."""
+
+    def tap_reply(self, seen: Seen, wire: bytes, rcode: int) -> None:
+        """The reply the server sends for ``seen`` (memo hits included; only when ``taps_queries``)."""
+
+
+class Seen:
+    """A query as the server received it, for the plugins that tap queries.
+
+    Only bytes and addresses: building it costs nothing on the memo path, and
+    a tap that needs the question parses ``data`` itself.
+    """
+
+    __slots__ = ("data", "client", "transport", "local", "received", "server", "zone")
+
+    def __init__(
+        self,
+        data: bytes,
+        client: tuple[str, int],
+        transport: str,
+        local: str,
+        received: float,
+        server: str,
+        zone: str,
+    ) -> None:
+        self.data = data
+        self.client = client
+        self.transport = transport  # "udp" or "tcp"
+        self.local = local  # the address the query came in on
+        self.received = received  # time.perf_counter() at arrival
+        self.server = server  # "dns://:53"
+        self.zone = zone  # the server block zone that took it
 
 
 class Invalidate(Protocol):
@@ -224,7 +261,8 @@ def _nothing() -> None:
     pass
 
 
-def _no_plugins() -> tuple[Plugin, ...]:
+def no_plugins() -> tuple[Plugin, ...]:
+    """The plugins of no block: what a plugin built outside a server sees."""
     return ()
 
 
@@ -245,7 +283,7 @@ class SetupContext:
     #: (``forward`` chains, ``log`` and ``bind`` collect their lines into one plugin)
     previous: Plugin | None = None
     #: the plugins of this block, in chain order; complete once the block is set up
-    block_plugins: Callable[[], tuple[Plugin, ...]] = _no_plugins
+    block_plugins: Callable[[], tuple[Plugin, ...]] = no_plugins
     #: count this block's queries in the exported per-query metrics (``prometheus``)
     meter: Callable[[], None] = _nothing
     #: log a handler's traceback with its "Recovered from panic" line (``errors { stacktrace }``)

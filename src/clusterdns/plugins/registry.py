@@ -16,12 +16,16 @@ from clusterdns.plugins.plugin import Setup
 ORDER: tuple[str, ...] = (
     "reload",
     "bind",
+    "debug",
+    "trace",
     "ready",
     "health",
     "prometheus",
     "errors",
     "log",
+    "dump",  # external (miekg/dump); its place does not matter: it sees queries on arrival
     "dnstap",
+    "searchwalk",  # clusterdns's search-path analytics (not in CoreDNS); a tap like dnstap
     "loadbalance",
     "rewrite",
     "cache",
@@ -38,11 +42,11 @@ ORDER: tuple[str, ...] = (
 
 # Directives a Corefile may use only once per server block.  Not forward, whose
 # stanzas chain (CoreDNS: `next RCODE` hands a query to the following forward),
-# nor bind and log, whose lines CoreDNS collects into one plugin (setup gets the
-# plugin of the earlier lines as `SetupContext.previous`), nor rewrite, template
-# and file, whose directives CoreDNS gathers into one ordered handler (here: one
-# plugin per directive, chained in Corefile order).
-SINGLETON = frozenset(ORDER) - {"forward", "bind", "log", "rewrite", "template", "file"}
+# nor bind, log and dnstap, whose lines CoreDNS collects into one plugin (setup gets the
+# plugin of the earlier lines as `SetupContext.previous`), nor rewrite, template and
+# file, whose directives CoreDNS gathers into one ordered handler (here: one plugin per
+# directive, chained in Corefile order).
+SINGLETON = frozenset(ORDER) - {"forward", "bind", "log", "dnstap", "rewrite", "template", "file"}
 
 
 def known(name: str) -> bool:

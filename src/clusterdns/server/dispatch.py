@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from clusterdns.dns.codes import rcode_label
+from clusterdns.dns.hexdump import hexdump
 from clusterdns.dns.reply import error_reply
 from clusterdns.dns.wire import BADVERS, REFUSED, SERVFAIL, WireError, parse_query
-from clusterdns.plugins.plugin import UNGUARDED, Handler, Reply, Request
+from clusterdns.plugins.plugin import UNGUARDED, Handler, Plugin, Reply, Request, Seen
 from clusterdns.server.stats import CellKey, Stats, type_label
 
 log = logging.getLogger("clusterdns.server")
@@ -36,6 +37,8 @@ class Block:
     memo_safe: bool
     #: log a handler's exception with its traceback (``errors { stacktrace }``)
     stacktrace: bool = False
+    #: plugins that see every query and reply of the block (``Plugin.taps_queries``)
+    taps: tuple[Plugin, ...] = ()
 
 
 MemoEntry = tuple[bytes, list[float], float, CellKey, list[int], int]
@@ -79,6 +82,21 @@ class Memo:
         self.entries.clear()
 
 
+Taps = tuple[tuple[Callable[[Seen], None], ...], tuple[Callable[[Seen, bytes, int], None], ...]]
+
+
+def _hooks(plugins: tuple[Plugin, ...]) -> Taps:
+    """The tap methods the plugins really have (a base-class no-op is left out)."""
+    return (
+        tuple(p.tap_query for p in plugins if type(p).tap_query is not Plugin.tap_query),
+        tuple(p.tap_reply for p in plugins if type(p).tap_reply is not Plugin.tap_reply),
+    )
+
+
+def _debug_packet(what: str, data: bytes) -> None:
+    log.debug("[DEBUG] could not parse %s:\n%s", what, "\n".join(hexdump(data)))
+
+
 class Dispatcher:
     """Routing, memo and stats for one address:port (UDP and TCP share it)."""
 
@@ -88,11 +106,40 @@ class Dispatcher:
         self.blocks: dict[str, Block] = {}
         self.udp_memo = Memo()
         self.tcp_memo = Memo()
+        #: zone -> the taps of its block, for the memo path; empty when nothing taps,
+        #: so a memo hit pays one truth test for the feature
+        self.tapped: dict[str, Taps] = {}
 
     def set_blocks(self, blocks: Iterable[Block]) -> None:
         """Swap in a new routing table (start and reload); old memo entries go."""
         self.blocks = {block.zone: block for block in blocks}
+        self.tapped = {zone: _hooks(b.taps) for zone, b in self.blocks.items() if b.taps}
         self.invalidate()
+
+    def tap_memo(
+        self,
+        entry: MemoEntry,
+        data: bytes,
+        wire: bytes,
+        client: tuple[str, int],
+        transport: str,
+        local: str,
+        received: float,
+    ) -> None:
+        """Show a memo hit to the taps of its block: the query, then the reply."""
+        zone = entry[3].zone
+        taps = self.tapped.get(zone)
+        if not taps:
+            return
+        seen = Seen(data, client, transport, local, received, self.server, zone)
+        rcode = wire[3] & 0xF
+        try:
+            for on_query in taps[0]:
+                on_query(seen)
+            for on_reply in taps[1]:
+                on_reply(seen, wire, rcode)
+        except Exception:
+            log.exception("a tap of %s failed", zone)
 
     def invalidate(self) -> None:
         self.udp_memo.clear()
@@ -121,6 +168,8 @@ class Dispatcher:
         try:
             query = parse_query(data)
         except WireError as exc:
+            if log.isEnabledFor(logging.DEBUG):  # the *debug* plugin
+                _debug_packet(f"query from {client[0]}:{client[1]} ({exc.reason})", data)
             if exc.rcode is None:
                 self.stats.drop(self.server, exc.reason)
                 return None
@@ -137,6 +186,14 @@ class Dispatcher:
             self._count(query, "", transport, client, REFUSED, "", data, wire, received)
             return wire
         request = Request(query, transport, client, self.server, block.zone, received, local)
+        seen = None
+        if block.taps:
+            seen = Seen(data, client, transport, local, received, self.server, block.zone)
+            for tap in block.taps:
+                try:
+                    tap.tap_query(seen)
+                except Exception:
+                    log.exception("tap %s failed", tap.name)
         try:
             reply = await block.handler(request)
         except Exception as exc:
@@ -155,6 +212,12 @@ class Dispatcher:
         labels = self._count(
             query, block.zone, transport, client, reply.rcode, reply.plugin, data, wire, received
         )
+        if seen is not None:
+            for tap in block.taps:
+                try:
+                    tap.tap_reply(seen, wire, reply.rcode)
+                except Exception:
+                    log.exception("tap %s failed", tap.name)
         if reply.memo_until > received and block.memo_safe and reply.wire is not None:
             memo = self.udp_memo if transport == "udp" else self.tcp_memo
             guard = reply.guard or UNGUARDED

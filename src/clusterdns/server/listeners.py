@@ -44,7 +44,10 @@ class UDPListener(asyncio.DatagramProtocol):
         start = perf_counter()
         entry = self.dispatcher.udp_memo.entries.get(data[2:])
         if entry is not None and start < entry[2] and entry[4][0] == entry[5]:
-            self.transport.sendto(data[:2] + entry[0], addr)  # type: ignore[union-attr]
+            reply = data[:2] + entry[0]
+            self.transport.sendto(reply, addr)  # type: ignore[union-attr]
+            if self.dispatcher.tapped:
+                self.dispatcher.tap_memo(entry, data, reply, addr, "udp", self.local, start)
             spent = perf_counter() - start
             if spent < FAST:
                 cell = entry[1]
@@ -148,7 +151,10 @@ class TCPConnection(asyncio.Protocol):
         start = perf_counter()
         entry = self.dispatcher.tcp_memo.entries.get(message[2:])
         if entry is not None and start < entry[2] and entry[4][0] == entry[5]:
-            self._write(message[:2] + entry[0])
+            reply = message[:2] + entry[0]
+            self._write(reply)
+            if self.dispatcher.tapped:
+                self.dispatcher.tap_memo(entry, message, reply, self.peer, "tcp", self.local, start)
             self.dispatcher.stats.observe(entry[3], perf_counter() - start)
             return
         if self.in_flight >= MAX_TCP_QUERIES_IN_FLIGHT:

@@ -253,7 +253,13 @@ class Server:
             for block in planned:
                 for host in block.hosts:
                     wanted.setdefault((host, block.port), []).extend(
-                        Block(zone, block.handler, block.memo_safe, block.stacktrace)
+                        Block(
+                            zone,
+                            block.handler,
+                            block.memo_safe,
+                            block.stacktrace,
+                            tuple(p for p in block.plugins if p.taps_queries),
+                        )
                         for zone in block.zones
                     )
             opened: list[tuple[str, int]] = []

@@ -7,14 +7,19 @@ import logging
 import secrets
 import ssl
 import time
+from typing import TYPE_CHECKING
 
+from clusterdns.dns.hexdump import hexdump
 from clusterdns.dns.names import in_zones, is_subdomain
 from clusterdns.dns.reply import opt_record, patch_reply, reply_flags
 from clusterdns.dns.wire import AA, AD, FORMERR, RA, REFUSED, SERVFAIL, TC, Query
 from clusterdns.plugins.forward import metrics, policy
 from clusterdns.plugins.forward.setup import ForwardConfig
 from clusterdns.plugins.forward.upstream import Options, Upstream, UpstreamError, same_question
-from clusterdns.plugins.plugin import Handler, Plugin, Reply, Request
+from clusterdns.plugins.plugin import Handler, Plugin, Reply, Request, no_plugins
+
+if TYPE_CHECKING:
+    from clusterdns.plugins.dnstap.handler import Dnstap
 
 log = logging.getLogger("clusterdns.plugins.forward")
 
@@ -60,6 +65,9 @@ class Forward(Plugin):
         self.policy = policy.make(config.policy)
         self.concurrent = 0
         self.next_is_forward = False
+        #: the block's plugins (set by setup); the dnstap ones get our exchanges
+        self.block_plugins = no_plugins
+        self.taps: tuple[Dnstap, ...] = ()
 
     def matches(self, name: str) -> bool:
         """Under FROM and not under an ``except`` zone (FROM itself always matches)."""
@@ -121,6 +129,12 @@ class Forward(Plugin):
                     continue
                 break
             if not same_question(wire, query.question) or not wire[2] & 0x80:
+                if log.isEnabledFor(logging.DEBUG):  # the *debug* plugin
+                    log.debug(
+                        "[DEBUG] plugin/forward: malformed reply from %s:\n%s",
+                        upstream.address.label,
+                        "\n".join(hexdump(wire)),
+                    )
                 return Reply.unanswered(FORMERR, self.name, "wrong reply from upstream")
             rcode = wire[3] & 0xF
             last = Reply(to_client(wire, query, request.udp), rcode, self.name, 0.0)
@@ -146,14 +160,35 @@ class Forward(Plugin):
     async def _exchange(self, upstream: Upstream, query: Query, proto: str) -> bytes:
         # A fresh random ID per upstream query: the client's ID is put back afterwards.
         wire = secrets.token_bytes(2) + query.data[2:]
+        if self.taps:
+            return await self._tapped_exchange(upstream, wire, query, proto)
         reply = await upstream.exchange(wire, query.question, proto)
         if reply[2] & (TC >> 8) and proto == "udp" and self.config.prefer_udp:
             # CoreDNS retries a truncated reply over TCP when prefer_udp sent it over UDP.
             reply = await upstream.exchange(wire, query.question, "tcp")
         return reply
 
+    async def _tapped_exchange(
+        self, upstream: Upstream, wire: bytes, query: Query, proto: str
+    ) -> bytes:
+        """``_exchange`` with a FORWARDER_QUERY (and RESPONSE when one came) per try, to dnstap."""
+        address = upstream.address
+        via = "tls" if address.transport == "tls" else proto
+        started = time.perf_counter()
+        reply: bytes | None = None
+        try:
+            reply = await upstream.exchange(wire, query.question, proto)
+        finally:
+            for tap in self.taps:
+                tap.tap_forwarder(wire, reply, (address.host, address.port), via, started)
+        if reply[2] & (TC >> 8) and proto == "udp" and self.config.prefer_udp:
+            return await self._tapped_exchange(upstream, wire, query, "tcp")
+        return reply
+
     async def start(self) -> None:
-        pass
+        from clusterdns.plugins.dnstap.handler import Dnstap
+
+        self.taps = tuple(p for p in self.block_plugins() if isinstance(p, Dnstap))
 
     async def stop(self) -> None:
         await asyncio.gather(*(upstream.close() for upstream in self.upstreams))

@@ -238,6 +238,7 @@ def setup(directive: Directive, ctx: SetupContext) -> Plugin:
 
     config = parse(directive)
     plugin = Forward(config)
+    plugin.block_plugins = ctx.block_plugins
     previous = ctx.previous
     if isinstance(previous, Forward):
         # CoreDNS chains several forward stanzas of one block: ``next RCODE``

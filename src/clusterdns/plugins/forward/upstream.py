@@ -21,6 +21,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from clusterdns.dns.codes import rcode_label
+from clusterdns.dns.hexdump import hexdump
 from clusterdns.dns.wire import QR, TYPE_NS, text_to_wire
 from clusterdns.plugins.forward import metrics
 from clusterdns.plugins.forward.setup import UpstreamAddress
@@ -89,6 +90,11 @@ class _UDPConnection(asyncio.DatagramProtocol):
             or not data[2] & 0x80
             or not same_question(data, question)
         ):
+            if log.isEnabledFor(logging.DEBUG):  # the *debug* plugin
+                log.debug(
+                    "[DEBUG] plugin/forward: dropped a reply that is not for our query:\n%s",
+                    "\n".join(hexdump(data)),
+                )
             return
         waiter.set_result(data)
 
