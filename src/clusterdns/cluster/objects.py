@@ -259,15 +259,21 @@ def _service(meta: dict[str, Any], spec: dict[str, Any], ns: str, name: str) -> 
     return Service(cluster_ips=cluster_ips, **common)  # type: ignore[arg-type]
 
 
-def _service_ports(ports: Any) -> Iterator[ServicePort]:
+def _port_items(ports: Any, field: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each entry of a ports list with where it is (``spec.ports[1]``), checked to be a mapping."""
     if ports is None:
         return
     if not isinstance(ports, list):
-        raise BadObject("spec.ports is not a list")
+        raise BadObject(f"{field} is not a list")
     for i, port in enumerate(ports):
-        where = f"spec.ports[{i}]"
+        where = f"{field}[{i}]"
         if not isinstance(port, dict):
             raise BadObject(f"{where} is not a mapping")
+        yield where, port
+
+
+def _service_ports(ports: Any) -> Iterator[ServicePort]:
+    for where, port in _port_items(ports, "spec.ports"):
         yield ServicePort(
             name=_port_name(port.get("name"), where),
             port=_port_number(port.get("port"), where),
@@ -276,14 +282,7 @@ def _service_ports(ports: Any) -> Iterator[ServicePort]:
 
 
 def _slice_ports(ports: Any) -> Iterator[EndpointPort]:
-    if ports is None:
-        return
-    if not isinstance(ports, list):
-        raise BadObject("ports is not a list")
-    for i, port in enumerate(ports):
-        where = f"ports[{i}]"
-        if not isinstance(port, dict):
-            raise BadObject(f"{where} is not a mapping")
+    for where, port in _port_items(ports, "ports"):
         number = port.get("port")
         yield EndpointPort(
             name=_port_name(port.get("name"), where),
