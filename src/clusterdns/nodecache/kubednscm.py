@@ -20,13 +20,13 @@ Facts from kubernetes/dns ``cmd/node-cache/app/configmap.go`` and ``pkg/dns/conf
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from clusterdns.dns.names import split_ip_port
 from clusterdns.nodecache.params import NodeCacheError
 
 DEFAULT_KUBEDNS_CM = "/etc/kube-dns"
@@ -131,16 +131,8 @@ def _nameserver(value: object, where: str) -> str:
     """``IP``, ``IP:PORT`` or ``[IPv6]:PORT`` (the forward plugin's forms)."""
     if not isinstance(value, str):
         raise NodeCacheError(f"{where}: invalid nameserver: {value!r}")
-    host, port = value, ""
-    if value.startswith("["):
-        host, _, rest = value[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else "-"
-    elif value.count(":") == 1:
-        host, port = value.split(":")
     try:
-        ipaddress.ip_address(host)
-        if port and not 0 < int(port) < 65536:
-            raise ValueError(port)
+        split_ip_port(value, 53)
     except ValueError:
         raise NodeCacheError(f"{where}: invalid nameserver: {value!r}") from None
     return value

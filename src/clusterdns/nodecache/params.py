@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from clusterdns.dns.names import split_ip_port
 from clusterdns.errors import ClusterDNSError
 
 DEFAULT_BASE_COREFILE = "/etc/coredns/Corefile.base"
@@ -121,16 +122,8 @@ def svc_env_name(service: str) -> str:
 
 def parse_server(text: str, flag: str) -> str:
     """One upstream: ``IP`` or ``IP:PORT`` (``[v6]:PORT``), as the forward plugin takes it."""
-    host, port = text, ""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
-    elif text.count(":") == 1:
-        host, port = text.split(":")
     try:
-        ipaddress.ip_address(host)
-        if port and not 0 < int(port) < 65536:
-            raise ValueError(port)
+        split_ip_port(text, 53)
     except ValueError:
         raise NodeCacheError(f"{flag}: {text!r} is not IP or IP:PORT") from None
     return text
