@@ -154,6 +154,26 @@ class Plugin:
     def tap_reply(self, seen: Seen, wire: bytes, rcode: int) -> None:
         """The reply the server sends for ``seen`` (memo hits included; only when ``taps_queries``)."""
 
+    def tap_hit(
+        self,
+        data: bytes,
+        wire: bytes,
+        client: tuple[str, int],
+        transport: str,
+        local: str,
+        received: float,
+        server: str,
+        zone: str,
+    ) -> None:
+        """A memo hit: query and reply at once (only when ``taps_queries``).
+
+        The default shows it to ``tap_query`` and ``tap_reply``; a tap on the
+        hot path (dnstap) overrides it to skip building a ``Seen``.
+        """
+        seen = Seen(data, client, transport, local, received, server, zone)
+        self.tap_query(seen)
+        self.tap_reply(seen, wire, wire[3] & 0xF)
+
 
 class Seen:
     """A query as the server received it, for the plugins that tap queries.

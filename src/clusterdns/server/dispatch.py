@@ -82,15 +82,12 @@ class Memo:
         self.entries.clear()
 
 
-Taps = tuple[tuple[Callable[[Seen], None], ...], tuple[Callable[[Seen, bytes, int], None], ...]]
+TapHit = Callable[[bytes, bytes, tuple[str, int], str, str, float, str, str], None]
 
 
-def _hooks(plugins: tuple[Plugin, ...]) -> Taps:
-    """The tap methods the plugins really have (a base-class no-op is left out)."""
-    return (
-        tuple(p.tap_query for p in plugins if type(p).tap_query is not Plugin.tap_query),
-        tuple(p.tap_reply for p in plugins if type(p).tap_reply is not Plugin.tap_reply),
-    )
+def _hooks(plugins: tuple[Plugin, ...]) -> tuple[TapHit, ...]:
+    """The memo-hit tap of each tapping plugin (``Plugin.tap_hit``)."""
+    return tuple(p.tap_hit for p in plugins)
 
 
 def _debug_packet(what: str, data: bytes) -> None:
@@ -108,7 +105,7 @@ class Dispatcher:
         self.tcp_memo = Memo()
         #: zone -> the taps of its block, for the memo path; empty when nothing taps,
         #: so a memo hit pays one truth test for the feature
-        self.tapped: dict[str, Taps] = {}
+        self.tapped: dict[str, tuple[TapHit, ...]] = {}
 
     def set_blocks(self, blocks: Iterable[Block]) -> None:
         """Swap in a new routing table (start and reload); old memo entries go."""
@@ -131,13 +128,9 @@ class Dispatcher:
         taps = self.tapped.get(zone)
         if not taps:
             return
-        seen = Seen(data, client, transport, local, received, self.server, zone)
-        rcode = wire[3] & 0xF
         try:
-            for on_query in taps[0]:
-                on_query(seen)
-            for on_reply in taps[1]:
-                on_reply(seen, wire, rcode)
+            for tap_hit in taps:
+                tap_hit(data, wire, client, transport, local, received, self.server, zone)
         except Exception:
             log.exception("a tap of %s failed", zone)
 

@@ -86,6 +86,10 @@ def data(payload: bytes) -> bytes:
     return _U32.pack(len(payload)) + payload
 
 
+length = _U32.pack
+"""A data frame's 4-byte length field."""
+
+
 def data_frames(payloads: Iterable[bytes]) -> bytes:
     """Several data frames in one buffer (one write for a batch)."""
     pack = _U32.pack

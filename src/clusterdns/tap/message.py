@@ -67,7 +67,9 @@ def address_bytes(ip: str) -> tuple[int, bytes]:
     return (pb.INET6 if len(packed) == 16 else pb.INET), packed
 
 
-def _varint(value: int) -> bytes:
+def varint(value: int) -> bytes:
+    if value < 0x80:
+        return _SMALL[value]
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
@@ -76,16 +78,38 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
+_SMALL = [bytes((n,)) for n in range(0x80)]
+_FIXED32 = struct.Struct("<I").pack
+
+# Tags (field number << 3 | wire type) of dnstap.proto's Message fields: varint 0,
+# length-delimited 2, fixed32 5.
+_TYPE = b"\x08"
+_FAMILY = b"\x10"
+_PROTOCOL = b"\x18"
+_QUERY_ADDRESS = b"\x22"
+_RESPONSE_ADDRESS = b"\x2a"
+_QUERY_PORT = b"\x30"
+_RESPONSE_PORT = b"\x38"
+_QUERY_TIME = b"\x40"  # query_time_sec, then b"\x4d" query_time_nsec
+QUERY_MESSAGE = b"\x52"
+_RESPONSE_TIME = b"\x60"  # response_time_sec, then b"\x6d" response_time_nsec
+RESPONSE_MESSAGE = b"\x72"
+
+
 class Encoder:
     """Serialized ``Dnstap`` payloads for one sender (identity, version and extra fixed).
 
-    The outer ``Dnstap`` fields never change, so they are serialized once; each
-    message is the protobuf runtime's serialization of a ``Message``, appended
-    as field 14 (protobuf readers take fields in any order).  Addresses are
-    packed once per distinct address (a bounded cache).
+    This is the dnstap plugin's hot loop, so it writes the protobuf wire format
+    itself: the outer ``Dnstap`` fields never change and are serialized once by
+    the protobuf runtime; the ``Message`` fields are written in field-number
+    order, byte for byte what the runtime writes (tests/tap/test_encoder.py
+    compares the two), at about a fifth of the runtime's cost.  The fields
+    that describe the endpoints (type, family, protocol, addresses, ports) are
+    the same for every message of one client socket, so they are written once
+    per distinct endpoint pair (a bounded cache).
     """
 
-    MAX_ADDRESSES = 4096
+    MAX_HEADS = 4096
 
     def __init__(self, identity: bytes = b"", version: bytes = b"", extra: bytes = b"") -> None:
         outer = pb.Dnstap()
@@ -95,17 +119,39 @@ class Encoder:
             outer.version = version
         if extra:
             outer.extra = extra
-        outer.type = pb.Dnstap.MESSAGE
-        self.prefix: bytes = outer.SerializeToString() + b"\x72"  # field 14, length-delimited
-        self.addresses: dict[str, tuple[int, bytes]] = {}
+        #: the outer fields before ``message`` (14) and after it (``type``, 15), so the
+        #: payload has the runtime's field order
+        self.prefix: bytes = outer.SerializePartialToString() + b"\x72"
+        self.suffix: bytes = b"\x78" + varint(pb.Dnstap.MESSAGE)
+        self.heads: dict[tuple[Any, ...], bytes] = {}
+        self._second = -1
+        self._stamps = (b"", b"")
 
-    def address(self, ip: str) -> tuple[int, bytes]:
-        known = self.addresses.get(ip)
+    def head(
+        self,
+        kind: int,
+        protocol: str,
+        query_address: tuple[str, int] | None,
+        response_address: tuple[str, int] | None,
+    ) -> bytes:
+        """Fields 1-7 of a Message: type, family, protocol, addresses and ports."""
+        key = (kind, protocol, query_address, response_address)
+        known = self.heads.get(key)
         if known is None:
-            if len(self.addresses) >= self.MAX_ADDRESSES:
-                self.addresses.clear()
-            known = self.addresses[ip] = address_bytes(ip)
+            if len(self.heads) >= self.MAX_HEADS:
+                self.heads.clear()
+            known = self.heads[key] = _head(kind, protocol, query_address, response_address)
         return known
+
+    def time(self, response: int, ns: int) -> bytes:
+        """The ``*_time_sec`` and ``*_time_nsec`` fields: query times (``response`` 0) or
+        response times (1)."""
+        sec, nsec = divmod(ns, 1_000_000_000)
+        if sec != self._second:  # the seconds' varint is the same for a second's messages
+            self._second = sec
+            value = varint(sec)
+            self._stamps = (_QUERY_TIME + value + b"\x4d", _RESPONSE_TIME + value + b"\x6d")
+        return self._stamps[response] + _FIXED32(nsec)
 
     def encode(
         self,
@@ -121,30 +167,39 @@ class Encoder:
         """One payload.  For CLIENT_* messages the query address is the client and the
         response address the server; for FORWARDER_* the query address is our side and the
         response address the upstream (CoreDNS's plugin/forward/dnstap.go)."""
-        message = pb.Message()
-        message.type = kind
-        message.socket_protocol = PROTOCOLS.get(protocol, pb.UDP)
-        if query_address is not None and query_address[0]:
-            family, packed = self.address(query_address[0])
-            message.socket_family = family
-            message.query_address = packed
-            message.query_port = query_address[1]
-        if response_address is not None and response_address[0]:
-            family, packed = self.address(response_address[0])
-            message.socket_family = family
-            message.response_address = packed
-            message.response_port = response_address[1]
-        message.query_time_sec = query_ns // 1_000_000_000
-        message.query_time_nsec = query_ns % 1_000_000_000
-        if response_ns is not None:
-            message.response_time_sec = response_ns // 1_000_000_000
-            message.response_time_nsec = response_ns % 1_000_000_000
+        parts = [self.head(kind, protocol, query_address, response_address), self.time(0, query_ns)]
         if query_message is not None:
-            message.query_message = query_message
+            parts += (QUERY_MESSAGE, varint(len(query_message)), query_message)
+        if response_ns is not None:
+            parts.append(self.time(1, response_ns))
         if response_message is not None:
-            message.response_message = response_message
-        inner: bytes = message.SerializeToString()
-        return self.prefix + _varint(len(inner)) + inner
+            parts += (RESPONSE_MESSAGE, varint(len(response_message)), response_message)
+        inner = b"".join(parts)
+        return b"".join((self.prefix, varint(len(inner)), inner, self.suffix))
+
+
+def _head(
+    kind: int,
+    protocol: str,
+    query_address: tuple[str, int] | None,
+    response_address: tuple[str, int] | None,
+) -> bytes:
+    family = 0
+    fields = [_TYPE, varint(kind)]
+    addresses: list[bytes] = []
+    ports: list[bytes] = []
+    for tag, port_tag, address in (
+        (_QUERY_ADDRESS, _QUERY_PORT, query_address),
+        (_RESPONSE_ADDRESS, _RESPONSE_PORT, response_address),
+    ):
+        if address is not None and address[0]:
+            family, packed = address_bytes(address[0])
+            addresses += (tag, varint(len(packed)), packed)
+            ports += (port_tag, varint(address[1]))
+    if family:
+        fields += (_FAMILY, varint(family))
+    fields += (_PROTOCOL, varint(PROTOCOLS.get(protocol, pb.UDP)))
+    return b"".join(fields + addresses + ports)
 
 
 def build(
