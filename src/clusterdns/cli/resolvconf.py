@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import sys
 from pathlib import Path
@@ -10,9 +11,11 @@ from pathlib import Path
 from clusterdns.errors import ClusterDNSError, ManifestError
 from clusterdns.podconfig.kubelet import (
     SAMPLE_HOST_RESOLV_CONF,
+    HostResolvConfError,
     Kubelet,
     PodDNS,
     PodDNSInvalid,
+    check_limits_for_resolv_conf,
     parse_host_resolv_conf,
     pod_dns,
 )
@@ -46,6 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="the node's resolv.conf (kubelet --resolv-conf); '' for none; default: a built-in sample",
     )
+    parser.add_argument(
+        "--node-ip",
+        default="",
+        metavar="IP,...",
+        help="kubelet --node-ip: with --host-resolv-conf '', ::1 for each IPv6 one (else 127.0.0.1)",
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -56,19 +65,37 @@ def _read(path: str) -> str:
         raise ClusterDNSError(f"cannot read {path}: {exc.strerror}") from exc
 
 
+def _ips(flag: str, value: str) -> tuple[str, ...]:
+    """A comma-separated IP list flag; the kubelet refuses to start on a bad one."""
+    ips = tuple(ip.strip() for ip in value.split(",") if ip.strip())
+    for ip in ips:
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise ClusterDNSError(f"{flag}: {ip!r} is not an IP address") from None
+    return ips
+
+
 def kubelet_from_args(args: argparse.Namespace) -> Kubelet:
-    cluster_dns = tuple(ip.strip() for ip in args.cluster_dns.split(",") if ip.strip())
+    cluster_dns = _ips("--cluster-dns", args.cluster_dns)
     if args.host_resolv_conf is None:
         host = parse_host_resolv_conf(SAMPLE_HOST_RESOLV_CONF)
     elif args.host_resolv_conf == "":
         host = None
     else:
-        host = parse_host_resolv_conf(_read(args.host_resolv_conf))
-    return Kubelet(cluster_dns, args.cluster_domain, host)
+        try:
+            host = parse_host_resolv_conf(_read(args.host_resolv_conf))
+        except HostResolvConfError as exc:
+            # The kubelet fails the DNS set-up of every pod on such a node.
+            raise ClusterDNSError(f"{args.host_resolv_conf}: {exc}") from exc
+    return Kubelet(cluster_dns, args.cluster_domain, host, _ips("--node-ip", args.node_ip))
 
 
 def run(args: argparse.Namespace) -> int:
     kubelet = kubelet_from_args(args)
+    if kubelet.host is not None and args.host_resolv_conf:
+        for warning in check_limits_for_resolv_conf(kubelet.host, kubelet.cluster_domain):
+            print(f"warning: {args.host_resolv_conf}: {warning}", file=sys.stderr)
     source = "<stdin>" if args.manifest == "-" else args.manifest
     pods = load_pods(_read(args.manifest), source)
     results: list[PodDNS] = []

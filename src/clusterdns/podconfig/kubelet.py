@@ -6,7 +6,12 @@ Rules, each named where the code applies it:
 * policy: ClusterFirst (the default) and ClusterFirstWithHostNet use the cluster DNS;
   a hostNetwork pod under ClusterFirst falls back to Default; Default uses the node's
   resolv.conf; None starts empty.  A kubelet without cluster DNS IPs falls back to
-  Default for cluster policies (event MissingClusterDNS).
+  Default for cluster policies (event MissingClusterDNS).  With --resolv-conf="" the
+  host part is ``nameserver 127.0.0.1`` (``::1`` per IPv6 node IP) and ``search .``.
+* node resolv.conf (parseResolvConf): a line is a comment only when it starts with '#'
+  (after blanks); nameservers accumulate, the last search and options lines win,
+  ``domain`` is ignored, search domains lose one trailing dot and ``.`` is dropped; a
+  ``nameserver`` line without an address is an error (the kubelet then starts no pod).
 * cluster search: ``<ns>.svc.<domain> svc.<domain> <domain>`` then the node's search
   list, de-duplicated; options are replaced by ``ndots:5`` (the node's options are dropped).
 * dnsConfig: nameservers and searches appended and de-duplicated; options merged by
@@ -15,8 +20,9 @@ Rules, each named where the code applies it:
   253 characters, and 2048 characters in the search line (dropped from the end, warning).
 * validation (rejected by the API server, so exit 1 here): None needs dnsConfig with a
   nameserver; at most 3 dnsConfig nameservers, each an IP; at most 32 searches and 2048
-  characters; each search a DNS-1123 subdomain (a trailing dot allowed); option names
-  not empty; dnsPolicy one of the four.
+  characters; each search ``.`` or a lowercase RFC 1123 subdomain that may also hold
+  underscores (RelaxedDNSSearchValidation, GA and locked on since Kubernetes 1.34), a
+  trailing dot allowed; option names not empty; dnsPolicy one of the four.
 """
 
 from __future__ import annotations
@@ -41,8 +47,10 @@ nameserver 192.0.2.53
 options edns0 trust-ad
 """
 
-_DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS1123_SUBDOMAIN = re.compile(rf"^{_DNS1123_LABEL}(\.{_DNS1123_LABEL})*$")
+# apimachinery's IsDNS1123SubdomainWithUnderscore: a label may start with one '_' and hold '_'
+# wherever it may hold '-'.
+_SEARCH_LABEL = r"_?[a-z0-9]([-_a-z0-9]*[a-z0-9])?"
+_SEARCH_SUBDOMAIN = re.compile(rf"^{_SEARCH_LABEL}(\.{_SEARCH_LABEL})*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +69,7 @@ class Kubelet:
     cluster_dns: tuple[str, ...] = ("10.96.0.10",)
     cluster_domain: str = "cluster.local"
     host: HostResolv | None = None  # None: --resolv-conf="" (no node file)
+    node_ips: tuple[str, ...] = ()  # --node-ip: with --resolv-conf="", ::1 for each IPv6 one
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +93,10 @@ class PodDNS:
 
 
 def _option_text(option: tuple[str, str | None]) -> str:
+    # A node option is written as the node's file has it ("ndots:" stays "ndots:");
+    # mergeDNSOptions has already turned an empty value into a bare name.
     name, value = option
-    return f"{name}:{value}" if value else name
+    return name if value is None else f"{name}:{value}"
 
 
 class PodDNSInvalid(ValueError):
@@ -97,26 +108,56 @@ class PodDNSInvalid(ValueError):
         super().__init__(f"{pod.ref}: " + "; ".join(errors))
 
 
+class HostResolvConfError(ValueError):
+    """The node's resolv.conf cannot be used: the kubelet fails every pod's DNS set-up."""
+
+
 def parse_host_resolv_conf(text: str) -> HostResolv:
-    """The kubelet's parseResolvConf: nameservers accumulate, the last search and options win."""
+    """The kubelet's parseResolvConf: nameservers accumulate, the last search and options win.
+
+    Only a line starting with '#' is a comment: ';' is not, and words after a value on a
+    line are kept as the kubelet keeps them (``search a #x`` searches ``a`` and ``#x``).
+    """
     nameservers: list[str] = []
     searches: list[str] = []
     options: list[str] = []
-    for raw in text.split("\n"):
+    errors: list[str] = []
+    for number, raw in enumerate(text.split("\n"), 1):
         line = raw.strip()
         if line.startswith("#"):
             continue
         fields = line.split()
         if not fields:
             continue
-        if fields[0] == "nameserver" and len(fields) >= 2:
-            nameservers.append(fields[1])
+        if fields[0] == "nameserver":
+            if len(fields) >= 2:
+                nameservers.append(fields[1])
+            else:
+                errors.append(f"line {number}: nameserver list is empty")
         elif fields[0] == "search":
-            # Trailing dots are trimmed so "a." and "a" count once against the limits.
-            searches = [s.removesuffix(".") for s in fields[1:]]
+            # Trailing dots are trimmed so "a." and "a" count once against the limits;
+            # the root "." is no search domain at all.
+            searches = [s.removesuffix(".") for s in fields[1:] if s != "."]
         elif fields[0] == "options":
             options = fields[1:]
+    if errors:
+        raise HostResolvConfError("; ".join(errors))
     return HostResolv(tuple(nameservers), tuple(searches), tuple(options))
+
+
+def check_limits_for_resolv_conf(host: HostResolv, cluster_domain: str) -> list[str]:
+    """CheckLimitsForResolvConf: the node warnings (CheckLimitsForResolvConf events) the
+    kubelet raises at start when the node's search line cannot fit a pod's; the first
+    exceeded limit only.  The file is still used: pods get it cut (fit_searches)."""
+    limit = MAX_SEARCH_PATHS - (3 if cluster_domain else 0)
+    prefix = "CheckLimitsForResolvConf: the node's resolv.conf"
+    if len(host.searches) > limit:
+        return [f"{prefix} has a search line of more than {limit} domains"]
+    if any(len(s) > MAX_SUBDOMAIN_LENGTH for s in host.searches):
+        return [f"{prefix} has a search path longer than {MAX_SUBDOMAIN_LENGTH} characters"]
+    if len(" ".join(host.searches)) > MAX_SEARCH_LIST_CHARS:
+        return [f"{prefix} has a search line longer than {MAX_SEARCH_LIST_CHARS} characters"]
+    return []
 
 
 def validate(pod: PodDNSSpec) -> list[str]:
@@ -150,9 +191,7 @@ def _validate_config(config: PodDNSConfig) -> list[str]:
             f"must not have more than {MAX_NAMESERVERS} nameservers"
         )
     for i, ns in enumerate(config.nameservers):
-        try:
-            ipaddress.ip_address(ns)
-        except ValueError:
+        if not _is_ip(ns):
             errors.append(
                 f'spec.dnsConfig.nameservers[{i}]: Invalid value: "{ns}": must be a valid IP address'
             )
@@ -166,12 +205,19 @@ def _validate_config(config: PodDNSConfig) -> list[str]:
             f"{MAX_SEARCH_LIST_CHARS} characters (including spaces) in the search list"
         )
     for i, search in enumerate(config.searches):
+        if search == ".":  # the root alone: "search nothing but the name as given"
+            continue
         bare = search.removesuffix(".")  # a trailing dot is fine
-        if len(bare) > MAX_SUBDOMAIN_LENGTH or not _DNS1123_SUBDOMAIN.match(bare):
+        if len(bare) > MAX_SUBDOMAIN_LENGTH:
+            errors.append(
+                f'spec.dnsConfig.searches[{i}]: Invalid value: "{search}": '
+                f"must be no more than {MAX_SUBDOMAIN_LENGTH} characters"
+            )
+        if not _SEARCH_SUBDOMAIN.match(bare):
             errors.append(
                 f'spec.dnsConfig.searches[{i}]: Invalid value: "{search}": a lowercase RFC 1123 '
-                "subdomain must consist of lower case alphanumeric characters, '-' or '.', and "
-                "must start and end with an alphanumeric character"
+                "subdomain must consist of lower case alphanumeric characters, '_', '-' or '.', "
+                "and must start and end with an alphanumeric character"
             )
     for i, option in enumerate(config.options):
         if not option.name:
@@ -179,23 +225,57 @@ def _validate_config(config: PodDNSConfig) -> list[str]:
     return errors
 
 
+def _is_ip(text: str) -> bool:
+    """An IP as the API server's legacy IP fields take it (Go's ParseIPSloppy).
+
+    No IPv6 zone (``fe80::1%eth0``), and IPv4 octets with leading zeros are read as decimal.
+    """
+    if "%" in text:
+        return False
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        octets = text.split(".")
+        return len(octets) == 4 and all(o.isdigit() and int(o) <= 255 for o in octets)
+
+
+def _ip_text(ip: str) -> str:
+    """An IP as Go's net.IP.String() prints it (the kubelet's --cluster-dns IPs)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
 def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
-def _policy_kind(pod: PodDNSSpec) -> str:
+def policy_kind(pod: PodDNSSpec) -> str:
+    """getPodDNSType: "cluster", "host" or "none" (before the no-cluster-DNS fallback)."""
     if pod.dns_policy == "None":
         return "none"
     if pod.dns_policy == "ClusterFirstWithHostNet":
         return "cluster"
-    if pod.dns_policy == "ClusterFirst" and not pod.host_network:
-        return "cluster"
-    return "host"  # Default, and ClusterFirst on the host network
+    if pod.dns_policy == "ClusterFirst":
+        return "host" if pod.host_network else "cluster"
+    if pod.dns_policy == "Default":
+        return "host"
+    # Unknown: the kubelet logs an error and uses ClusterFirst (the API server rejects it first).
+    return "cluster"
 
 
-def pod_dns(pod: PodDNSSpec, kubelet: Kubelet) -> PodDNS:
-    """The resolv.conf the kubelet gives this pod; raises PodDNSInvalid for rejected specs."""
-    errors = validate(pod)
+def pod_dns(pod: PodDNSSpec, kubelet: Kubelet, *, validate_spec: bool = True) -> PodDNS:
+    """The resolv.conf the kubelet gives this pod; raises PodDNSInvalid for rejected specs.
+
+    ``validate_spec=False`` skips the API server's checks and shows what the kubelet alone
+    does with a spec it should never see (None without dnsConfig: an empty file).
+    """
+    errors = validate(pod) if validate_spec else []
     if errors:
         raise PodDNSInvalid(pod, errors)
     warnings: list[str] = []
@@ -203,7 +283,7 @@ def pod_dns(pod: PodDNSSpec, kubelet: Kubelet) -> PodDNS:
     servers: list[str] = list(host.nameservers)
     searches: list[str] = list(host.searches)
     options: list[tuple[str, str | None]] = [_split_option(o) for o in host.options]
-    kind = _policy_kind(pod)
+    kind = policy_kind(pod)
     if kind == "cluster" and not kubelet.cluster_dns:
         warnings.append(
             "MissingClusterDNS: kubelet does not have ClusterDNS IP configured and cannot create Pod "
@@ -213,19 +293,32 @@ def pod_dns(pod: PodDNSSpec, kubelet: Kubelet) -> PodDNS:
     if kind == "none":
         servers, searches, options = [], [], []
     elif kind == "cluster":
-        servers = list(kubelet.cluster_dns)
+        servers = [_ip_text(ip) for ip in kubelet.cluster_dns]
         searches = _cluster_searches(pod.namespace, kubelet.cluster_domain, searches)
         options = list(DEFAULT_OPTIONS)
     elif kubelet.host is None:
-        # --resolv-conf="": the kubelet points the pod at the local machine, search ".".
-        servers, searches = ["127.0.0.1"], ["."]
+        # --resolv-conf="": the pod's resolver is pointed at the local machine, one
+        # loopback address per node IP (::1 for IPv6 ones), 127.0.0.1 without node IPs.
+        servers = [_loopback_for(ip) for ip in kubelet.node_ips] or ["127.0.0.1"]
+        searches = ["."]
     if pod.dns_config is not None:
         servers = _unique(servers + list(pod.dns_config.nameservers))
         searches = _unique(searches + list(pod.dns_config.searches))
         options = merge_options(options, pod.dns_config.options)
-    servers = _fit_nameservers(servers, warnings)
+    servers = fit_nameservers(servers, warnings)
     searches = fit_searches(searches, warnings)
     return PodDNS(pod, kind, tuple(servers), tuple(searches), tuple(options), tuple(warnings))
+
+
+def _loopback_for(node_ip: str) -> str:
+    # utilnet.IsIPv6: an IPv6 address that is not IPv4-mapped.
+    try:
+        address = ipaddress.ip_address(node_ip)
+    except ValueError:
+        return "127.0.0.1"
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is None:
+        return "::1"
+    return "127.0.0.1"
 
 
 def _split_option(option: str) -> tuple[str, str | None]:
@@ -255,7 +348,8 @@ def merge_options(
     return list(merged.items())
 
 
-def _fit_nameservers(servers: list[str], warnings: list[str]) -> list[str]:
+def fit_nameservers(servers: list[str], warnings: list[str]) -> list[str]:
+    """formDNSNameserversFitsLimits: the first 3, with a warning when more were given."""
     if len(servers) <= MAX_NAMESERVERS:
         return servers
     kept = servers[:MAX_NAMESERVERS]

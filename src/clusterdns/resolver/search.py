@@ -19,7 +19,8 @@ glibc
     or the AAAA rcode when A was NOERROR.
 musl
   * dots >= ndots, or a trailing dot: only the name as given, never the search list.
-    Otherwise the search list, then the name as given.
+    Otherwise the search list, then the name as given; a ``.`` on the search list sends
+    no query (the name with two trailing dots is refused before it is sent).
   * Per name, A first then AAAA: no reply or SERVFAIL ends the lookup (EAI_AGAIN),
     NXDOMAIN goes on, any other non-zero rcode ends it (EAI_FAIL).  NOERROR without
     an address (NODATA) also ends it (EAI_NONAME): musl does not go on after NODATA.
@@ -140,7 +141,9 @@ def _musl_candidates(name: str, eff: Effective) -> tuple[Candidate, ...]:
     as_is = Candidate(_join(name, ""), "as-is")
     if dots >= eff.ndots or name.endswith("."):
         return (as_is,)
-    plan = [Candidate(_join(name, domain), domain) for domain in eff.search]
+    # The root as a search domain makes "name.." there, which __res_mkquery refuses: musl
+    # sends nothing for it and goes on (glibc asks "name." instead).
+    plan = [Candidate(_join(name, d), d) for d in eff.search if d.strip(".")]
     plan.append(as_is)
     return tuple(c for c in plan if _fits(c))
 
