@@ -73,8 +73,9 @@ def _parse_option(option: Directive, values: dict[str, object]) -> None:
     if name in ("success", "denial"):
         if not 1 <= len(args) <= 3:
             fail(option, f"{name} needs CAPACITY [TTL [MINTTL]]", "cache")
-        # CoreDNS takes any integer (its sharded cache keeps at least 1024 entries anyway).
-        values[f"{name}_capacity"] = parse_int(args[0], option, -(2**63), 2**63 - 1, "capacity")
+        # CoreDNS takes any integer (its sharded cache keeps at least 1024 entries anyway);
+        # a capacity below 1 is refused here, since it would not mean what it says.
+        values[f"{name}_capacity"] = parse_int(args[0], option, 1, 2**31 - 1, "capacity")
         if len(args) > 1:
             values[f"{name}_ttl"] = _ttl(args[1], option, 1, "TTL")
         if len(args) > 2:
