@@ -19,7 +19,7 @@ import dns.query
 import dns.rcode
 import dns.rrset
 import pytest
-from upstream import free_port, started
+from upstream import started
 
 from clusterdns.errors import ConfigError
 from clusterdns.plugins.forward.handler import Forward
@@ -359,14 +359,6 @@ def test_all_upstreams_down_failfast_and_random_pick() -> None:
             before = len([n for n in silent_seen if n != "."])
             assert srv.udp("example.org.").rcode() == dns.rcode.SERVFAIL
             assert len([n for n in silent_seen if n != "."]) == before
-
-
-def test_default_connect_attempts_are_two_per_upstream() -> None:
-    """forward_test.go TestForward_DefaultConnectAttemptCap: refused TCP, 2 tries each, SERVFAIL."""
-    dead = [free_port(), free_port(), free_port()]
-    line = "forward . " + " ".join(f"127.0.0.1:{p}" for p in dead)
-    with running(corefile(line + " {\n force_tcp\n max_fails 0\n }")) as srv:
-        assert srv.udp("example.com.").rcode() == dns.rcode.SERVFAIL
 
 
 def test_max_concurrent_refuses() -> None:
