@@ -25,18 +25,18 @@ from clusterdns.dns.wire import (
     AD,
     CD,
     NOERROR,
-    NOTIMP,
     NXDOMAIN,
-    OPCODE_MASK,
     RA,
     SERVFAIL,
     TC,
-    TYPE_AXFR,
-    TYPE_IXFR,
+    Query,
     WireError,
+    parse_query,
 )
 from clusterdns.plugins.cache import metrics
+from clusterdns.plugins.cache.setup import MIN_TTL
 from clusterdns.plugins.cache.ttls import Scan, Stored, scan, to_stored, with_ttl
+from clusterdns.plugins.cache.typify import Type, answers_question, cache_type, cacheable
 from clusterdns.plugins.plugin import DetachedHost, Handler, Host, Plugin, Reply, Request
 
 if TYPE_CHECKING:
@@ -54,10 +54,30 @@ Key = tuple[str, int, int, bool, bool]
 class Entry:
     """One cached reply: the stored sections, header bits, and when it was stored."""
 
-    __slots__ = ("stored", "flags", "kind", "nodata", "at", "orig_ttl", "hits", "last")
+    __slots__ = (
+        "stored",
+        "flags",
+        "kind",
+        "nodata",
+        "at",
+        "orig_ttl",
+        "hits",
+        "last",
+        "answering",
+        "last_known_good",
+        "refreshing",
+        "retry_after",
+    )
 
     def __init__(
-        self, stored: Stored, flags: int, kind: str, nodata: bool, at: float, ttl: int
+        self,
+        stored: Stored,
+        flags: int,
+        kind: str,
+        nodata: bool,
+        at: float,
+        ttl: int,
+        answering: bool = False,
     ) -> None:
         self.stored = stored
         self.flags = flags & (RA | AD | 0xF)
@@ -67,6 +87,15 @@ class Entry:
         self.orig_ttl = ttl
         self.hits = 0  # CoreDNS's freq: hits seen within the prefetch duration
         self.last = at
+        self.answering = answering  # the reply answers its question (serve_stale_policy)
+        #: prefer_positive: the answering entry a non-answer replaced
+        self.last_known_good: Entry | None = None
+        self.refreshing = False  # a stale refresh is in flight
+        self.retry_after = 0.0  # serve_stale FAILURE_RECHECK: no refresh before this
+
+    @property
+    def rcode(self) -> int:
+        return self.flags & 0xF
 
     def ttl(self, now: float) -> int:
         """CoreDNS: the original TTL minus whole seconds elapsed (negative once stale)."""
@@ -80,6 +109,17 @@ class Entry:
         self.last = now
         return self.hits
 
+    def begin_refresh(self, now: float, recheck: float) -> bool:
+        """Single flight per entry; after a failed refresh none before ``retry_after``."""
+        if self.refreshing or (recheck > 0 and now < self.retry_after):
+            return False
+        self.refreshing = True
+        return True
+
+    def end_refresh(self, now: float, recheck: float, refreshed: bool) -> None:
+        self.retry_after = now + recheck if recheck > 0 and not refreshed else 0.0
+        self.refreshing = False
+
 
 class Store:
     """A bounded map; when full the oldest insertion goes (counted as an eviction)."""
@@ -88,7 +128,7 @@ class Store:
 
     def __init__(self, capacity: int) -> None:
         self.entries: dict[Key, Entry] = {}
-        self.capacity = capacity
+        self.capacity = max(capacity, 1)
 
     def add(self, key: Key, entry: Entry) -> bool:
         """Store; True when another entry had to go to make room."""
@@ -106,20 +146,14 @@ class Store:
         return len(self.entries)
 
 
-def response_type(found: Scan, qtype: int) -> str | None:
-    """CoreDNS's response.Typify, reduced to what the cache does with it: success, denial or None."""
-    rcode = found.rcode
-    if qtype in (TYPE_AXFR, TYPE_IXFR) or found.flags & OPCODE_MASK:
-        return None
-    if found.ancount:
-        return SUCCESS if rcode == NOERROR else None
-    if rcode == NOERROR:
-        return DENIAL if found.soa_in_authority else SUCCESS  # NODATA, else delegation/no-error
-    if rcode == NXDOMAIN:
-        return DENIAL if found.soa_in_authority else None  # no SOA: no negative TTL to use
-    if rcode in (SERVFAIL, NOTIMP):
-        return DENIAL
-    return None
+#: CoreDNS's response types -> the cache that holds them (None: never stored)
+_STORE_OF = {
+    Type.NOERROR: SUCCESS,
+    Type.DELEGATION: SUCCESS,
+    Type.NXDOMAIN: DENIAL,
+    Type.NODATA: DENIAL,
+    Type.SERVERERROR: DENIAL,
+}
 
 
 class Cache(Plugin):
@@ -131,12 +165,15 @@ class Cache(Plugin):
         host: Host | None = None,
         block_zones: tuple[str, ...] = (".",),
         clock: Callable[[], float] = time.perf_counter,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self.clock = clock
+        self.wall = wall  # RRSIG validity periods are read against the wall clock
         self.success = Store(config.success_capacity)
         self.denial = Store(config.denial_capacity)
         self.refreshing: dict[Key, asyncio.Task[None]] = {}
+        self.verifying: set[asyncio.Task[Reply | None]] = set()
         self.host: Host = host or DetachedHost()
         self.block_zones = block_zones
         self.servers: set[str] = set()
@@ -157,7 +194,7 @@ class Cache(Plugin):
             return await self._refresh(request, next, key)
         ttl = entry.ttl(now)
         if ttl <= 0:
-            return await self._serve_stale(request, next, key, entry)
+            return await self._serve_stale(request, next, key, entry, now)
         if entry.nodata:
             metrics.count("nodata_hits", request.server, self)  # never memoized: see metrics.py
         memo_until = 0.0
@@ -167,18 +204,35 @@ class Cache(Plugin):
             memo_until = self._memo_until(entry, now)
         if self.config.keepttl:
             ttl = entry.orig_ttl
-        return Reply(self._render(request, entry, ttl), entry.flags & 0xF, self.name, memo_until)
+        return Reply(self._render(request, entry, ttl), entry.rcode, self.name, memo_until)
+
+    def _usable(self, entry: Entry | None, now: float) -> bool:
+        """Fresh, or expired for less than the serve_stale window."""
+        if entry is None:
+            return False
+        ttl = entry.ttl(now)
+        window = self.config.stale_up_to
+        return ttl > 0 or (window > 0 and -ttl < int(window))
 
     def _lookup(self, key: Key, now: float) -> Entry | None:
-        """Denial first, then success (CoreDNS's order); stale entries within serve_stale count."""
-        window = self.config.stale_up_to
-        for store in (self.denial, self.success):
-            entry = store.entries.get(key)
-            if entry is not None:
-                ttl = entry.ttl(now)
-                if ttl > 0 or (window > 0 and -ttl < int(window)):
-                    return entry
-        return None
+        """CoreDNS's getIfNotStale: denial first, then success, stale ones within serve_stale.
+
+        A cached SERVFAIL does not shadow a usable positive answer; with
+        ``serve_stale_policy prefer_positive`` an answering positive entry (or
+        the last one a non-answer replaced) comes first.
+        """
+        positive = self.success.entries.get(key)
+        if self.config.prefer_positive and self.config.stale_up_to > 0 and positive is not None:
+            good = positive if positive.answering else positive.last_known_good
+            if good is not None and good.answering and self._usable(good, now):
+                return good
+        negative = self.denial.entries.get(key)
+        if self._usable(negative, now):
+            assert negative is not None
+            if negative.rcode == SERVFAIL and self._usable(positive, now):
+                return positive
+            return negative
+        return positive if self._usable(positive, now) else None
 
     def _memo_until(self, entry: Entry, now: float) -> float:
         """Until the reply's TTLs would next change: the next whole second since it was stored."""
@@ -194,73 +248,173 @@ class Cache(Plugin):
         threshold = math.ceil(config.prefetch_percentage / 100 * entry.orig_ttl)
         return hits >= config.prefetch and entry.ttl(now) <= threshold
 
-    async def _serve_stale(self, request: Request, next: Handler, key: Key, entry: Entry) -> Reply:
-        """RFC 8767: answer with TTL 0 from an expired entry; verify mode asks upstream first."""
-        if self.config.verify_stale:
-            reply = await next(request)
-            if reply.wire is not None and reply.rcode in (NOERROR, NXDOMAIN):
-                fresh = self._store(request, key, reply.wire)
+    async def _serve_stale(
+        self, request: Request, next: Handler, key: Key, entry: Entry, now: float
+    ) -> Reply:
+        """RFC 8767: answer from an expired entry; ``verify`` asks upstream first.
+
+        The stale reply carries RESPONSE_TTL (default 0).  With FAILURE_RECHECK
+        a failed refresh is not tried again for that long.
+        """
+        config = self.config
+        if config.verify_stale:
+            recheck = config.stale_recheck
+            if recheck <= 0 or entry.begin_refresh(now, recheck):
+                fresh = await self._verify(request, next, key, entry, recheck)
                 if fresh is not None:
-                    return Reply(fresh, reply.rcode, self.name, 0.0)
+                    return fresh
         else:
             self._prefetch(request, next, key, entry, stale=True)
         metrics.count("served_stale", request.server, self)
-        return Reply(self._render(request, entry, 0), entry.flags & 0xF, self.name, 0.0)
+        # RESPONSE_TTL when set; else 0, or (keepttl) the TTL as stored, as CoreDNS does.
+        ttl = config.stale_ttl or (entry.orig_ttl if config.keepttl else 0)
+        return Reply(self._render(request, entry, ttl), entry.rcode, self.name, 0.0)
+
+    async def _verify(
+        self, request: Request, next: Handler, key: Key, entry: Entry, recheck: float
+    ) -> Reply | None:
+        """Ask upstream; the fresh reply when it refreshes the entry (RFC 8767 4), else None.
+
+        With a VERIFY_TIMEOUT the upstream gets that long; past it the stale
+        entry is served and the refresh goes on in the background, storing
+        what it gets.
+        """
+        task = asyncio.ensure_future(self._verified(request, next, key, entry, recheck))
+        timeout = self.config.verify_timeout
+        if timeout <= 0:
+            return await task
+        self.verifying.add(task)
+        task.add_done_callback(self.verifying.discard)
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), timeout)
+        except TimeoutError:
+            return None
+
+    async def _verified(
+        self, request: Request, next: Handler, key: Key, entry: Entry, recheck: float
+    ) -> Reply | None:
+        refreshed = False
+        try:
+            reply = await next(_authenticated(request))
+            if reply.wire is None:
+                return None
+            # A bounded verify stores as a background refresh does (CoreDNS's prefetch writer).
+            background = self.config.verify_timeout > 0
+            wire, stored = self._store(request, key, reply.wire, True, background)
+            if wire is None:
+                return None
+            refreshed = True
+            if self.config.verify_timeout > 0 and stored is not None:
+                wire = self._render(request, stored, stored.ttl(self.clock()))
+            return Reply(wire, reply.rcode, self.name, 0.0)
+        finally:
+            if recheck > 0:
+                entry.end_refresh(self.clock(), recheck, refreshed)
 
     async def _refresh(self, request: Request, next: Handler, key: Key) -> Reply:
-        reply = await next(request)
+        reply = await next(_authenticated(request))
         if reply.wire is None:
             return reply
-        wire = self._store(request, key, reply.wire)
+        wire, _ = self._store(request, key, reply.wire)
         if wire is None:
             return reply
         return Reply(wire, reply.rcode, reply.plugin, 0.0, reply.error)
 
     # -- storing -----------------------------------------------------------
 
-    def _store(self, request: Request, key: Key, wire: bytes) -> bytes | None:
-        """Cache ``wire`` when CoreDNS would; return it with its TTLs capped as stored.
+    def _store(
+        self, request: Request, key: Key, wire: bytes, refresh: bool = False, prefetch: bool = False
+    ) -> tuple[bytes | None, Entry | None]:
+        """Cache ``wire`` when CoreDNS would; return it as the client gets it, and the entry.
 
-        None when the reply cannot be read at all (it is passed on untouched).
+        The wire is None when the reply cannot be read at all (it is passed on
+        untouched) or, with ``refresh`` (a stale refresh), when it does not
+        refresh stale data (RFC 8767 4: only NOERROR and NXDOMAIN do; with
+        ``prefer_positive`` only a positive answer, the rest is stored quietly).
         """
         query = request.query
         try:
             found = scan(wire)
         except WireError:
             metrics.count("drops", request.server, self)
-            return None
-        kind = response_type(found, query.qtype)
+            return None, None
+        kind = cache_type(found, int(self.wall()))
+        if refresh and not self._refreshes(found, query, kind):
+            if self.config.prefer_positive and self._matches(found, query):
+                self._keep(request, key, found, wire, kind, prefetch=True)
+            return None, None
+        entry = self._keep(request, key, found, wire, kind, prefetch)
         duration = self._duration(found, kind)
-        if (
-            kind is not None
-            and not found.flags & TC
-            and duration > 0
-            and self._allowed(kind, query.name)
-        ):
-            stored = to_stored(wire, found, duration)
-            if stored is None:
-                metrics.count("drops", request.server, self)
-            else:
-                nodata = kind == DENIAL and found.rcode == NOERROR
-                entry = Entry(stored, found.flags, kind, nodata, self.clock(), duration)
-                store = self.success if kind == SUCCESS else self.denial
-                if store.add(key, entry):
-                    metrics.count(f"evictions_{kind}", request.server, self)
-                if kind == SUCCESS:
-                    self.denial.entries.pop(key, None)
-        return self._capped(wire, found, duration, query.do or bool(query.flags & AD))
+        return self._capped(wire, found, duration, query.do or bool(query.flags & AD)), entry
 
-    def _duration(self, found: Scan, kind: str | None) -> int:
-        """CoreDNS's TTL rules: lowest TTL of the reply, within [MINTTL, TTL] of its kind."""
+    def _refreshes(self, found: Scan, query: Query, kind: Type) -> bool:
+        """CoreDNS's verifyStaleResponseWriter: which fresh replies replace stale data."""
+        if found.flags & TC or not self._matches(found, query):
+            return False
+        if self.config.prefer_positive:
+            return kind is Type.NOERROR and answers_question(found)
+        if kind in (Type.OTHERERROR, Type.META, Type.UPDATE):
+            return False
+        return found.rcode in (NOERROR, NXDOMAIN)
+
+    @staticmethod
+    def _matches(found: Scan, query: Query) -> bool:
+        """CoreDNS's request.Match: a response to this question (name, type, class)."""
+        return found.response and found.question == (query.name, query.qtype, query.qclass)
+
+    def _keep(
+        self, request: Request, key: Key, found: Scan, wire: bytes, kind: Type, prefetch: bool
+    ) -> Entry | None:
+        """Store the reply in its cache when CoreDNS would; the new entry or None."""
+        query = request.query
+        store_kind = _STORE_OF.get(kind)
+        duration = self._duration(found, kind)
+        if store_kind is None or duration <= 0 or not cacheable(found, kind):
+            return None
+        if not self._matches(found, query):
+            metrics.count("drops", request.server, self)  # a reply to another question
+            return None
+        if not self._allowed(store_kind, query.name):
+            return None
+        stored = to_stored(wire, found, duration)
+        if stored is None:
+            metrics.count("drops", request.server, self)
+            return None
+        answering = answers_question(found)
+        nodata = kind is Type.NODATA
+        entry = Entry(stored, found.flags, store_kind, nodata, self.clock(), duration, answering)
+        if store_kind == SUCCESS:
+            previous = self.success.entries.get(key)
+            if self.config.prefer_positive and not answering and previous is not None:
+                entry.last_known_good = previous if previous.answering else previous.last_known_good
+            if self.success.add(key, entry):
+                metrics.count("evictions_success", request.server, self)
+            # CoreDNS drops the denial only on a background refresh, or (prefer_positive)
+            # when the new entry really answers.
+            if answering if self.config.prefer_positive else prefetch:
+                self.denial.entries.pop(key, None)
+        elif self.denial.add(key, entry):
+            metrics.count("evictions_denial", request.server, self)
+        return entry
+
+    def _duration(self, found: Scan, kind: Type) -> int:
+        """CoreDNS's TTL rules: lowest TTL of the reply, within [MINTTL, TTL] of its kind.
+
+        Only NOERROR, NXDOMAIN and NODATA replies are read for a TTL; any other
+        (a delegation, an error), or one without records, counts as 5 s
+        (dnsutil.MinimalTTLWithMaximum).  SERVFAIL and NOTIMP get ``servfail``.
+        """
         config = self.config
-        if kind == DENIAL and found.rcode in (SERVFAIL, NOTIMP):
+        if kind is Type.SERVERERROR:
             return int(config.servfail_ttl)
-        if kind == DENIAL:
+        if kind in (Type.NXDOMAIN, Type.NODATA):
             low, high = config.denial_min_ttl, config.denial_ttl
         else:
             low, high = config.success_min_ttl, config.success_ttl
-        lowest = found.min_ttl if found.min_ttl is not None and kind is not None else 5
-        return min(max(min(lowest, high), low), high)
+        lowest = MIN_TTL
+        if kind in (Type.NOERROR, Type.NXDOMAIN, Type.NODATA) and found.min_ttl is not None:
+            lowest = min(found.min_ttl, high)
+        return min(max(lowest, low), high)
 
     def _allowed(self, kind: str, name: str) -> bool:
         excluded = self.config.success_except if kind == SUCCESS else self.config.denial_except
@@ -307,6 +461,9 @@ class Cache(Plugin):
         """Refresh ``key`` in the background, at most once at a time per key (single flight)."""
         if key in self.refreshing or len(self.refreshing) >= MAX_REFRESHES:
             return
+        recheck = self.config.stale_recheck if stale else 0.0
+        if not entry.begin_refresh(self.clock(), recheck):
+            return
         task = asyncio.ensure_future(self._do_prefetch(request, next, key, entry, stale))
         self.refreshing[key] = task
         task.add_done_callback(lambda _: self.refreshing.pop(key, None))
@@ -316,24 +473,51 @@ class Cache(Plugin):
     ) -> None:
         metrics.count("prefetch", request.server, self)
         # Over TCP, as CoreDNS does, so the upstream's reply is never truncated.
-        background = Request(
-            request.query, "tcp", request.client, request.server, request.zone, self.clock()
+        background = _authenticated(
+            Request(
+                request.query, "tcp", request.client, request.server, request.zone, self.clock()
+            )
         )
+        recheck = self.config.stale_recheck if stale else 0.0
+        refreshed = False
         try:
             reply = await next(background)
+            if reply.wire is not None:
+                wire, _ = self._store(background, key, reply.wire, refresh=stale, prefetch=True)
+                refreshed = wire is not None
         except Exception:
             log.exception("plugin/cache: prefetch of %s failed", request.query.name)
+        finally:
+            entry.end_refresh(self.clock(), recheck, refreshed)
+        if not refreshed:
             return
-        if reply.wire is None:
-            return
-        if stale and reply.rcode not in (NOERROR, NXDOMAIN):
-            return  # RFC 8767 4: only a real answer replaces stale data
-        self._store(background, key, reply.wire)
         fresh = self.denial.entries.get(key) or self.success.entries.get(key)
         if fresh is not None and fresh is not entry:
             fresh.hits, fresh.last = entry.hits, self.clock()
 
     async def stop(self) -> None:
-        for task in list(self.refreshing.values()):
+        for task in [*self.refreshing.values(), *self.verifying]:
             task.cancel()
         metrics.unregister(self)
+
+
+def _authenticated(request: Request) -> Request:
+    """The request as sent on: with AD set, so the answer's authentication can be shared.
+
+    CoreDNS's cache does not key on AD, so it asks upstream with AD set and
+    decides per client whether the AD of the cached answer is shown.
+    """
+    query = request.query
+    if query.flags & AD:
+        return request
+    data = query.data
+    asked = parse_query(data[:3] + bytes((data[3] | AD,)) + data[4:])
+    return Request(
+        asked,
+        request.transport,
+        request.client,
+        request.server,
+        request.zone,
+        request.received,
+        request.local,
+    )

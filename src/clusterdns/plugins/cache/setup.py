@@ -31,6 +31,10 @@ class CacheConfig:
     prefetch_percentage: int = 10
     stale_up_to: float = 0.0
     verify_stale: bool = False
+    verify_timeout: float = 0.0  # serve_stale verify VERIFY_TIMEOUT; 0: the upstream's own
+    stale_ttl: int = 0  # serve_stale RESPONSE_TTL: the TTL of stale replies
+    stale_recheck: float = 0.0  # serve_stale FAILURE_RECHECK
+    prefer_positive: bool = False  # serve_stale_policy prefer_positive
     success_except: tuple[str, ...] = ()
     denial_except: tuple[str, ...] = ()
     keepttl: bool = False
@@ -51,6 +55,8 @@ def parse(directive: Directive, server_zones: tuple[str, ...]) -> CacheConfig:
     values["zones"] = tuple(absolute(a) for a in args) or server_zones
     for option in directive.block:
         _parse_option(option, values)
+    if "prefer_positive" in values and "stale_up_to" not in values:
+        fail(directive, "serve_stale_policy requires serve_stale")
     return CacheConfig(**values)  # type: ignore[arg-type]
 
 
@@ -67,6 +73,8 @@ def _parse_option(option: Directive, values: dict[str, object]) -> None:
     if name in ("success", "denial"):
         if not 1 <= len(args) <= 3:
             fail(option, f"{name} needs CAPACITY [TTL [MINTTL]]", "cache")
+        # CoreDNS takes any integer (its sharded cache keeps at least 1024 entries anyway);
+        # a capacity below 1 is refused here, since it would not mean what it says.
         values[f"{name}_capacity"] = parse_int(args[0], option, 1, 2**31 - 1, "capacity")
         if len(args) > 1:
             values[f"{name}_ttl"] = _ttl(args[1], option, 1, "TTL")
@@ -87,14 +95,15 @@ def _parse_option(option: Directive, values: dict[str, object]) -> None:
                 )
             values["prefetch_percentage"] = parse_int(args[2][:-1], option, 10, 90, "percentage")
     elif name == "serve_stale":
-        if len(args) > 2:
-            fail(option, "serve_stale takes [DURATION] [immediate|verify]", "cache")
-        values["stale_up_to"] = parse_duration(args[0], option, "cache") if args else 3600.0
-        if len(args) > 1:
-            mode = args[1].lower()
-            if mode not in ("immediate", "verify"):
-                fail(option, f"invalid value for serve_stale refresh mode: {args[1]}", "cache")
-            values["verify_stale"] = mode == "verify"
+        _parse_serve_stale(option, values)
+    elif name == "serve_stale_policy":
+        if "prefer_positive" in values:
+            fail(option, "serve_stale_policy can only be specified once", "cache")
+        if len(args) != 1:
+            fail(option, "serve_stale_policy needs one policy: prefer_positive", "cache")
+        if args[0].lower() != "prefer_positive":
+            fail(option, f"invalid serve_stale_policy: {args[0]}", "cache")
+        values["prefer_positive"] = True
     elif name == "servfail":
         if len(args) != 1:
             fail(option, "servfail needs one duration", "cache")
@@ -113,6 +122,39 @@ def _parse_option(option: Directive, values: dict[str, object]) -> None:
         values["keepttl"] = True
     else:
         fail(option, f"unknown property '{name}'", "cache")
+
+
+def _parse_serve_stale(option: Directive, values: dict[str, object]) -> None:
+    """``serve_stale [DURATION] [immediate [RESPONSE_TTL [FAILURE_RECHECK]]
+    | verify [VERIFY_TIMEOUT [RESPONSE_TTL [FAILURE_RECHECK]]]]``."""
+    args = option.args
+    if len(args) > 5:
+        fail(option, "serve_stale takes at most five arguments", "cache")
+    values["stale_up_to"] = parse_duration(args[0], option, "cache") if args else 3600.0
+    verify = False
+    if len(args) > 1:
+        mode = args[1].lower()
+        if mode not in ("immediate", "verify"):
+            fail(option, f"invalid value for serve_stale refresh mode: {mode}", "cache")
+        verify = mode == "verify"
+    values["verify_stale"] = verify
+    rest = list(args[2:])
+    if verify and rest:
+        values["verify_timeout"] = parse_duration(rest.pop(0), option, "cache")
+    if len(rest) > 2:
+        fail(option, f"unexpected argument {rest[2]!r}", "cache")
+    if rest:
+        ttl = parse_duration(rest[0], option, "cache")
+        if ttl != int(ttl):
+            fail(option, "serve_stale response TTL must be a whole number of seconds", "cache")
+        if ttl > 2**32 - 1:
+            fail(option, "serve_stale response TTL exceeds the DNS TTL range", "cache")
+        values["stale_ttl"] = int(ttl)
+    if len(rest) > 1:
+        recheck = parse_duration(rest[1], option, "cache")
+        if recheck > 300:
+            fail(option, "serve_stale failure recheck cannot exceed 5 minutes", "cache")
+        values["stale_recheck"] = recheck
 
 
 def setup(directive: Directive, ctx: SetupContext) -> Plugin:

@@ -11,10 +11,32 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from clusterdns.dns.wire import TYPE_NS, TYPE_OPT, TYPE_SOA, WireError, skip_name
+from clusterdns.dns.wire import (
+    QR,
+    TYPE_CNAME,
+    TYPE_NS,
+    TYPE_OPT,
+    TYPE_SOA,
+    WireError,
+    name_to_text,
+    skip_name,
+)
 
 _HEADER = struct.Struct(">HHHHHH")
 _RR_FIXED = struct.Struct(">HHIH")
+_SIG_TIMES = struct.Struct(">II")
+TYPE_RRSIG = 46
+_MAX_POINTERS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One answer-section record as the CNAME-chain rules need it: owner, type, class, target."""
+
+    owner: str
+    rtype: int
+    rclass: int
+    target: str = ""  # a CNAME's canonical name, lower-cased
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +53,18 @@ class Scan:
     soa_in_authority: bool
     ns_in_authority: bool
     opt: tuple[int, int] | None  # (start, end) of the OPT record
+    question: tuple[str, int, int]  # the reply's question: lower-cased name, type, class
+    answers: tuple[Record, ...]  # the answer section
+    signatures: tuple[tuple[int, int], ...]  # every RRSIG's (inception, expiration)
+    do: bool  # the reply's OPT has the DO bit
 
     @property
     def rcode(self) -> int:
         return self.flags & 0xF
+
+    @property
+    def response(self) -> bool:
+        return bool(self.flags & QR)
 
 
 def scan(wire: bytes) -> Scan:
@@ -44,35 +74,90 @@ def scan(wire: bytes) -> Scan:
     _, flags, qdcount, ancount, nscount, arcount = _HEADER.unpack_from(wire)
     if qdcount != 1:
         raise WireError("qdcount not 1", None)
-    offset = skip_name(wire, 12) + 4
-    if offset > len(wire):
+    qname, offset = read_name(wire, 12)
+    if offset + 4 > len(wire):
         raise WireError("truncated question", None)
+    qtype, qclass = struct.unpack_from(">HH", wire, offset)
+    offset += 4
     question_end = offset
     offsets: list[int] = []
     min_ttl: int | None = None
-    soa = ns = False
+    soa = ns = do = False
     opt: tuple[int, int] | None = None
+    answers: list[Record] = []
+    signatures: list[tuple[int, int]] = []
     for index in range(ancount + nscount + arcount):
         start = offset
-        offset = skip_name(wire, offset)
+        if index < ancount:
+            owner, offset = read_name(wire, offset)
+        else:
+            offset = skip_name(wire, offset)
         if offset + 10 > len(wire):
             raise WireError("truncated record", None)
-        rtype, _, ttl, rdlength = _RR_FIXED.unpack_from(wire, offset)
+        rtype, rclass, ttl, rdlength = _RR_FIXED.unpack_from(wire, offset)
         ttl_at = offset + 4
-        offset += 10 + rdlength
+        rdata = offset + 10
+        offset = rdata + rdlength
         if offset > len(wire):
             raise WireError("truncated rdata", None)
         if rtype == TYPE_OPT:
             opt = (start, offset)
+            do = bool(ttl & 0x8000)
             continue
+        if index < ancount:
+            target = read_name(wire, rdata)[0] if rtype == TYPE_CNAME else ""
+            answers.append(Record(owner, rtype, rclass, target))
+        if rtype == TYPE_RRSIG and rdlength >= 16:
+            signatures.append(_SIG_TIMES.unpack_from(wire, rdata + 8)[::-1])
         if ancount <= index < ancount + nscount:
             soa = soa or rtype == TYPE_SOA
             ns = ns or rtype == TYPE_NS
         offsets.append(ttl_at)
         min_ttl = ttl if min_ttl is None else min(min_ttl, ttl)
     return Scan(
-        flags, ancount, nscount, arcount, question_end, tuple(offsets), min_ttl, soa, ns, opt
+        flags,
+        ancount,
+        nscount,
+        arcount,
+        question_end,
+        tuple(offsets),
+        min_ttl,
+        soa,
+        ns,
+        opt,
+        (qname, qtype, qclass),
+        tuple(answers),
+        tuple(signatures),
+        do,
     )
+
+
+def read_name(wire: bytes, offset: int) -> tuple[str, int]:
+    """A possibly compressed name at ``offset``: lower-cased text and the offset after it."""
+    parts = bytearray()
+    end: int | None = None
+    pointers = 0
+    while True:
+        if offset >= len(wire):
+            raise WireError("truncated name", None)
+        length = wire[offset]
+        if length & 0xC0 == 0xC0:
+            if offset + 2 > len(wire) or pointers > _MAX_POINTERS:
+                raise WireError("bad compression pointer", None)
+            if end is None:
+                end = offset + 2
+            offset = ((length & 0x3F) << 8) | wire[offset + 1]
+            pointers += 1
+            continue
+        if length & 0xC0 or offset + 1 + length > len(wire):
+            raise WireError("unknown label type or truncated label", None)
+        parts += wire[offset : offset + 1 + length]
+        if length == 0:
+            break
+        offset += 1 + length
+    if len(parts) > 255:
+        raise WireError("name too long", None)
+    return name_to_text(bytes(parts)), end if end is not None else offset + 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,9 @@ class Forward(Plugin):
                     if address.transport == "tls"
                     else None,
                     tls_servername=address.server_name or config.tls_servername,
+                    source_address=config.source_address,
+                    max_age=config.max_age,
+                    max_idle_conns=config.max_idle_conns,
                 ),
             )
             for address in config.to
@@ -144,6 +147,9 @@ class Forward(Plugin):
                 if failovers < len(self.upstreams):
                     continue
             if rcode in config.next_rcodes and self.next_is_forward:
+                return await next(request)
+            nodata = rcode == 0 and wire[6:8] == b"\x00\x00"  # NOERROR, no answer records
+            if nodata and config.next_on_nodata and self.next_is_forward:
                 return await next(request)
             return last
         if last is not None:

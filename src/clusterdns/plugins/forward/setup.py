@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 
 import dns.rcode
 
 from clusterdns.corefile.model import Directive
-from clusterdns.dns.names import absolute, split_ip_port
+from clusterdns.dns.names import absolute, reverse_zones, split_ip_port
 from clusterdns.plugins.args import fail, parse_duration, parse_int
 from clusterdns.plugins.plugin import Plugin, SetupContext
 from clusterdns.resolver.resolvconf import parse as parse_resolv_conf
@@ -59,6 +60,13 @@ class ForwardConfig:
     failover_rcodes: tuple[int, ...] = ()
     #: every upstream down: SERVFAIL at once instead of trying a random one
     failfast_all_unhealthy_upstreams: bool = False
+    #: a NOERROR without answers goes to the next forward stanza
+    next_on_nodata: bool = False
+    source_address: str = ""
+    max_age: float = 0.0
+    max_idle_conns: int = 0
+    doh_method: str = "POST"
+    resolver: tuple[str, ...] = ()
 
 
 def parse_upstream(text: str, directive: Directive) -> list[UpstreamAddress]:
@@ -74,7 +82,11 @@ def parse_upstream(text: str, directive: Directive) -> list[UpstreamAddress]:
             )
     server_name = ""
     if transport == "tls" and "%" in rest:
-        # tls://9.9.9.9%dns.quad9.net:10853 (CoreDNS plugin/forward README)
+        # tls://9.9.9.9%dns.quad9.net:10853 (CoreDNS plugin/forward README);
+        # tls://[2400:3200::1%dns.alidns.com]:853 (CoreDNS setup_test.go TestSetupTLS)
+        if rest.startswith("[") and "]" in rest:
+            inside, _, after = rest[1:].partition("]")
+            rest = inside + after
         ip, _, name_port = rest.partition("%")
         server_name, colon, port_text = name_port.partition(":")
         bracketed = f"[{ip}]" if ":" in ip else ip
@@ -112,25 +124,28 @@ def nameservers_from_file(path: str, directive: Directive) -> list[UpstreamAddre
         except ValueError:
             continue
         found.append(UpstreamAddress(host, port, "dns"))
-    if not found:
-        fail(directive, f"no nameservers found in {path}")
-    return found
+    return found  # CoreDNS: a file without nameservers adds none (checked over all TOs)
 
 
 def parse(directive: Directive) -> ForwardConfig:
     if len(directive.args) < 2:
         fail(directive, "needs FROM and at least one TO: forward FROM TO...")
-    from_zone = absolute(directive.args[0])
+    from_zone = normalize_exact(directive.args[0], directive)[0]
     to: list[UpstreamAddress] = []
     for text in directive.args[1:]:
         for upstream in parse_upstream(text, directive):
             if upstream not in to:
                 to.append(upstream)
+    if not to:
+        fail(directive, "no valid upstream addresses found")
     if len(to) > MAX_UPSTREAMS:
         fail(directive, f"more than {MAX_UPSTREAMS} TOs configured: {len(to)}")
     options: dict[str, object] = {}
     for option in directive.block:
         _parse_option(option, options)
+    max_age, expire = float(options.get("max_age", 0.0)), float(options.get("expire", 10.0))  # type: ignore[arg-type]
+    if 0 < max_age < expire:
+        fail(directive, f"max_age ({max_age}s) must not be less than expire ({expire}s)")
     if options.get("tls_servername") and any(u.server_name for u in to):
         fail(
             directive,
@@ -154,7 +169,7 @@ def _parse_option(option: Directive, options: dict[str, object]) -> None:
     if name == "except":
         if not args:
             fail(option, "except needs at least one domain", "forward")
-        options["ignored"] = tuple(absolute(a) for a in args)
+        options["ignored"] = tuple(z for a in args for z in normalize_exact(a, option))
     elif name == "max_fails":
         options["max_fails"] = parse_int(one(), option, 0, 2**32 - 1, "max_fails", "forward")
     elif name == "health_check":
@@ -167,7 +182,12 @@ def _parse_option(option: Directive, options: dict[str, object]) -> None:
             if word == "no_rec":
                 options["hc_recursion_desired"] = False
             elif word == "domain" and rest:
-                options["hc_domain"] = absolute(rest.pop(0))
+                domain = rest.pop(0)
+                if not is_domain_name(domain):
+                    fail(option, f"health_check: invalid domain name {domain}", "forward")
+                options["hc_domain"] = absolute(domain)
+            elif word == "domain":
+                fail(option, "Wrong argument count or unexpected line ending after 'domain'")
             else:
                 fail(option, f"health_check: unknown option {word}", "forward")
     elif name == "force_tcp":
@@ -216,8 +236,65 @@ def _parse_option(option: Directive, options: dict[str, object]) -> None:
     elif name == "failfast_all_unhealthy_upstreams":
         none()
         options["failfast_all_unhealthy_upstreams"] = True
+    elif name == "next_on_nodata":
+        none()
+        options["next_on_nodata"] = True
+    elif name == "max_age":
+        options["max_age"] = parse_duration(one(), option, "forward")
+    elif name == "max_idle_conns":
+        options["max_idle_conns"] = parse_int(
+            one(), option, 0, 2**31 - 1, "max_idle_conns", "forward"
+        )
+    elif name == "source_address":
+        try:
+            address = ipaddress.ip_address(one())
+        except ValueError:
+            fail(option, f"invalid IP address: {args[0]}", "forward")
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        options["source_address"] = str(address)
+    elif name == "doh_method":
+        if one() not in ("POST", "GET"):
+            fail(option, "doh_method must be either POST or GET", "forward")
+        options["doh_method"] = args[0]
+    elif name == "resolver":
+        if not args:
+            fail(option, "resolver needs at least one address", "forward")
+        for arg in args:
+            try:
+                split_ip_port(arg, 53)
+            except ValueError:
+                fail(option, f"resolver must be an IP address or IP:port: {arg!r}", "forward")
+        options["resolver"] = tuple(args)
     else:
         fail(option, f"unknown property '{name}'", "forward")
+
+
+def normalize_exact(text: str, directive: Directive) -> list[str]:
+    """CoreDNS's plugin.Host(...).NormalizeExact: a zone, or a CIDR's reverse zones.
+
+    A CIDR not on an octet (nibble) boundary spans several zones; CoreDNS
+    keeps only the first for FROM.
+    """
+    if "/" in text:
+        try:
+            return reverse_zones(text.split("://", 1)[-1])
+        except ValueError:
+            pass
+    name = absolute(text.split("://", 1)[-1])
+    if not is_domain_name(name):
+        fail(directive, f"unable to normalize '{text}'")
+    return [name]
+
+
+def is_domain_name(name: str) -> bool:
+    """miekg/dns IsDomainName: no empty label, labels of at most 63 bytes, at most 255 in all."""
+    if name == ".":
+        return True
+    labels = name[:-1].split(".") if name.endswith(".") else name.split(".")
+    if any(not label or len(label) > 63 for label in labels):
+        return False
+    return sum(len(label) + 1 for label in labels) + 1 <= 255
 
 
 def _rcode(text: str, option: Directive) -> int:

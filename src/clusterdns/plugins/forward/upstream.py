@@ -52,6 +52,9 @@ class Options:
     hc_tcp: bool = False
     tls: ssl.SSLContext | None = None
     tls_servername: str = ""
+    source_address: str = ""  # the local address upstream sockets are bound to
+    max_age: float = 0.0  # pooled connections older than this are closed; 0: no limit
+    max_idle_conns: int = 0  # idle pooled connections kept per transport; 0: no limit
 
 
 def same_question(reply: bytes, question: bytes) -> bool:
@@ -72,7 +75,7 @@ class _UDPConnection(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
         self.waiter: asyncio.Future[bytes] | None = None
         self.expect: tuple[bytes, bytes] = (b"", b"")
-        self.used = time.monotonic()
+        self.used = self.created = time.monotonic()
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -131,7 +134,7 @@ class _StreamConnection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
-        self.used = time.monotonic()
+        self.used = self.created = time.monotonic()
 
     @property
     def closed(self) -> bool:
@@ -218,7 +221,12 @@ class Upstream:
         now = time.monotonic()
         while pool:
             connection = pool.popleft()  # oldest first, for source port diversity
-            if connection.closed or now - connection.used > self.options.expire:
+            max_age = self.options.max_age
+            if (
+                connection.closed
+                or now - connection.used > self.options.expire
+                or (max_age > 0 and now - connection.created > max_age)
+            ):
                 connection.close()
                 continue
             metrics.CONN_CACHE_HITS.labels(metrics.PROXY_NAME, self.label, proto).inc()
@@ -229,17 +237,18 @@ class Upstream:
     async def _connect(self, proto: str, timeout: float) -> Connection:
         host, port = self.address.host, self.address.port
         loop = asyncio.get_running_loop()
+        local = (self.options.source_address, 0) if self.options.source_address else None
         try:
             async with asyncio.timeout(timeout):
                 if proto == "udp":
                     _, protocol = await loop.create_datagram_endpoint(
-                        _UDPConnection, remote_addr=(host, port)
+                        _UDPConnection, remote_addr=(host, port), local_addr=local
                     )
                     return protocol
                 tls = self.options.tls if proto == "tcp-tls" else None
                 server_hostname = (self.options.tls_servername or host) if tls else None
                 reader, writer = await asyncio.open_connection(
-                    host, port, ssl=tls, server_hostname=server_hostname
+                    host, port, ssl=tls, server_hostname=server_hostname, local_addr=local
                 )
                 return _StreamConnection(reader, writer)
         except TimeoutError as exc:
@@ -249,10 +258,12 @@ class Upstream:
 
     def _yield(self, proto: str, connection: Connection) -> None:
         connection.used = time.monotonic()
-        if self.stopped or connection.closed:
+        pool = self.idle[proto]
+        limit = self.options.max_idle_conns
+        if self.stopped or connection.closed or (limit > 0 and len(pool) >= limit):
             connection.close()
             return
-        self.idle[proto].append(connection)
+        pool.append(connection)
 
     # -- health ------------------------------------------------------------
 

@@ -34,6 +34,8 @@ def make_entry(address: str, names: Iterable[str]) -> Entry | None:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:10.0.0.2 is an IPv4 address, as Go's ParseIP reads it
     return Entry(str(ip), tuple(absolute(n) for n in names))
 
 

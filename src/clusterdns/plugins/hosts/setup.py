@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 
 from clusterdns.corefile.model import Directive
-from clusterdns.dns.names import absolute
+from clusterdns.dns.names import absolute, reverse_zones
 from clusterdns.plugins.args import fail, parse_duration, parse_int
 from clusterdns.plugins.fall import NEVER, Fall
 from clusterdns.plugins.hosts.handler import Hosts
@@ -38,7 +38,8 @@ def parse(directive: Directive, server_zones: tuple[str, ...]) -> HostsConfig:
     may only come before ``fallthrough`` (after it a word is an unknown property).
     """
     path = directive.args[0] if directive.args else DEFAULT_FILE
-    zones = tuple(absolute(z) for z in directive.args[1:]) or server_zones
+    # A CIDR stands for its reverse zones (CoreDNS's OriginsFromArgsOrServerBlock).
+    zones = tuple(z for a in directive.args[1:] for z in _zones(a)) or server_zones
     inline: list[Entry] = []
     ttl, reverse, reload, fall, unsupported = DEFAULT_TTL, True, 5.0, NEVER, False
     for option in directive.block:
@@ -70,6 +71,15 @@ def parse(directive: Directive, server_zones: tuple[str, ...]) -> HostsConfig:
     if not os.path.isabs(path):
         path = os.path.join(os.path.dirname(os.path.abspath(directive.file)), path)
     return HostsConfig(path, zones, tuple(inline), ttl, reverse, reload, fall, unsupported)
+
+
+def _zones(text: str) -> list[str]:
+    if "/" in text:
+        try:
+            return reverse_zones(text)
+        except ValueError:
+            pass
+    return [absolute(text)]
 
 
 def _no_args(option: Directive) -> None:

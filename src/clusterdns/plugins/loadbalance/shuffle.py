@@ -74,10 +74,22 @@ def _addresses(records: list[Record]) -> list[Record]:
     return [r for r in records if r[2] in (TYPE_A, TYPE_AAAA, TYPE_MX)]
 
 
+def _rank(rtype: int) -> int:
+    """CoreDNS's order of a reordered section: CNAMEs, the rest, addresses, MX."""
+    if rtype == TYPE_CNAME:
+        return 0
+    if rtype in (TYPE_A, TYPE_AAAA):
+        return 2
+    return 3 if rtype == TYPE_MX else 1
+
+
 def _needs_shuffle(records: list[Record]) -> bool:
     moving = [r for r in records if r[2] in (TYPE_A, TYPE_AAAA)]
     mx = [r for r in records if r[2] == TYPE_MX]
-    return len(moving) > 1 or len(mx) > 1
+    if len(moving) > 1 or len(mx) > 1:
+        return True
+    ranks = [_rank(r[2]) for r in records if r[2] != TYPE_OPT]
+    return ranks != sorted(ranks)  # CoreDNS reorders a mixed section even with nothing to shuffle
 
 
 def _fast(records: list[Record]) -> bool:
@@ -118,17 +130,23 @@ def _slow_shuffle(wire: bytes, rng: random.Random) -> bytes | None:
 
 
 def _reorder(section: list[dns.rrset.RRset], rng: random.Random) -> list[dns.rrset.RRset]:
-    cname = [s for s in section if s.rdtype == TYPE_CNAME]
-    rest = [s for s in section if s.rdtype not in (TYPE_CNAME, TYPE_A, TYPE_AAAA, TYPE_MX)]
-    moved = []
-    for rrset in section:
-        if rrset.rdtype in (TYPE_A, TYPE_AAAA, TYPE_MX):
-            rdatas = list(rrset)
-            rng.shuffle(rdatas)
-            shuffled = dns.rrset.RRset(rrset.name, rrset.rdclass, rrset.rdtype)
-            for rdata in rdatas:
-                shuffled.add(rdata, rrset.ttl)
-            moved.append(shuffled)
-    addresses = [s for s in moved if s.rdtype != TYPE_MX]
-    mx = [s for s in moved if s.rdtype == TYPE_MX]
+    """CoreDNS's roundRobin, record by record: addresses and MX shuffle across owners and types."""
+    records = single_records(section)
+    cname = [r for r in records if r.rdtype == TYPE_CNAME]
+    rest = [r for r in records if r.rdtype not in (TYPE_CNAME, TYPE_A, TYPE_AAAA, TYPE_MX)]
+    addresses = [r for r in records if r.rdtype in (TYPE_A, TYPE_AAAA)]
+    mx = [r for r in records if r.rdtype == TYPE_MX]
+    rng.shuffle(addresses)
+    rng.shuffle(mx)
     return cname + rest + addresses + mx
+
+
+def single_records(rrsets: list[dns.rrset.RRset]) -> list[dns.rrset.RRset]:
+    """Every record as its own RRset, in wire order (so records of one RRset can move apart)."""
+    out = []
+    for rrset in rrsets:
+        for rdata in rrset:
+            one = dns.rrset.RRset(rrset.name, rrset.rdclass, rrset.rdtype)
+            one.add(rdata, rrset.ttl)
+            out.append(one)
+    return out
