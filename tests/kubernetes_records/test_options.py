@@ -179,7 +179,7 @@ INVALID = [
     (
         "bad selector",
         k8s("cluster.local", options=(("labels", "a in"),)),
-        "unable to parse labels value",
+        "unable to parse label selector value",
     ),
     (
         "bad duration",

@@ -64,10 +64,22 @@ def sample_objects() -> dict[ObjectKey, Slim | None]:
 
 
 class DnspythonTable(RecordTable):
-    """The reference compiles with dnspython, so the served zone's own wire writer is checked."""
+    """The reference compiles with dnspython, so the served zone's own wire writer is checked.
+
+    It reads records by the same lookup rules as the served zone (CoreDNS's).
+    """
+
+    cname_types = ClusterZone.cname_types
+    cname_needs_target = ClusterZone.cname_needs_target
+    answers_any = ClusterZone.answers_any
 
     def encode(
-        self, name: str, qtype: int, answer: list[RowSet], additional: list[RowSet]
+        self,
+        name: str,
+        qtype: int,
+        answer: list[RowSet],
+        additional: list[RowSet],
+        apex: str | None = None,
     ) -> Answer:
         return compile_answer(name, qtype, 0, to_rrsets(answer), (), to_rrsets(additional))
 

@@ -39,12 +39,26 @@ _OPT_FIXED = struct.Struct(">BHHBBHH")
 
 
 class Answer:
-    """Compiled sections after the question, plus the header bits they need."""
+    """Compiled sections after the question, plus the header bits they need.
 
-    __slots__ = ("flags", "ancount", "nscount", "arcount", "body", "rcode")
+    ``zone_at``: where in ``body`` the labels of the question's zone (``zone_len``
+    bytes on the wire, root byte included) are written out in lower case;
+    ``render`` puts the zone there as the question spells it.
+    """
+
+    __slots__ = ("flags", "ancount", "nscount", "arcount", "body", "rcode", "zone_at", "zone_len")
 
     def __init__(
-        self, rcode: int, ancount: int, nscount: int, arcount: int, body: bytes, aa: bool = True
+        self,
+        rcode: int,
+        ancount: int,
+        nscount: int,
+        arcount: int,
+        body: bytes,
+        aa: bool = True,
+        *,
+        zone_at: tuple[int, ...] = (),
+        zone_len: int = 0,
     ) -> None:
         self.rcode = rcode
         self.flags = (AA if aa else 0) | (rcode & 0xF)
@@ -52,6 +66,8 @@ class Answer:
         self.nscount = nscount
         self.arcount = arcount
         self.body = body
+        self.zone_at = zone_at
+        self.zone_len = zone_len
 
 
 def opt_record(do: bool = False, extended_rcode: int = 0) -> bytes:
@@ -79,10 +95,27 @@ def render(query: Query, answer: Answer, udp: bool) -> bytes:
     )
     question = query.data[12 : query.question_end]
     opt = opt_record(query.do) if edns else b""
-    wire = header + question + answer.body + opt
+    wire = header + question + _zone_as_asked(query, answer) + opt
     if udp and len(wire) > query.max_udp_payload():
         return truncated(query, answer.flags)
     return wire
+
+
+def _zone_as_asked(query: Query, answer: Answer) -> bytes:
+    """The body with the zone's labels spelt as in the question (0x20 case, RFC 4343)."""
+    body = answer.body
+    if not answer.zone_at:
+        return body
+    end = query.question_end - 4
+    asked = query.data[end - answer.zone_len : end]
+    first = answer.zone_at[0]
+    written = body[first : first + answer.zone_len]
+    if written == asked or written != asked.lower():
+        return body  # as asked already, or (a bug) a question in another zone
+    patched = bytearray(body)
+    for at in answer.zone_at:
+        patched[at : at + answer.zone_len] = asked
+    return bytes(patched)
 
 
 def truncated(query: Query, answer_flags: int) -> bytes:

@@ -8,8 +8,14 @@ dnspython's rdata parser, written uncompressed (always legal).
 
 Names are compressed (RFC 1035 4.1.4) against a question at offset 12 and
 against the names already written, except where a type forbids it: SRV
-targets are never compressed (RFC 2782), nor are names inside rdata we hand
-to dnspython.
+targets are never compressed (RFC 2782, RFC 3597 4), nor are names inside
+rdata we hand to dnspython.
+
+Given the zone the answer is in, the writer compresses against the question
+only at the whole name and at the zone, and notes where it wrote the zone's
+labels out: the zone of every name then reads as the question wrote it once
+``reply.render`` copies the question's zone over those places (CoreDNS writes
+``svc1.testns.svc.cLuStEr.LoCaL.`` for a question in ``cLuStEr.LoCaL.``).
 """
 
 from __future__ import annotations
@@ -23,9 +29,10 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 
-TYPE_A, TYPE_NS, TYPE_CNAME, TYPE_PTR, TYPE_AAAA, TYPE_SRV = 1, 2, 5, 12, 28, 33
+TYPE_A, TYPE_NS, TYPE_CNAME, TYPE_SOA, TYPE_PTR, TYPE_AAAA, TYPE_SRV = 1, 2, 5, 6, 12, 28, 33
 _RR_FIXED = struct.Struct(">HHIH")
 _SRV_FIXED = struct.Struct(">HHH")
+_SOA_FIXED = struct.Struct(">IIIII")
 _MAX_POINTER = 0x3FFF
 
 
@@ -40,23 +47,35 @@ class RowSet:
 
 
 class SectionWriter:
-    """Writes records after a question for ``qname``, compressing names as it goes."""
+    """Writes records after a question for ``qname``, compressing names as it goes.
 
-    __slots__ = ("body", "_offsets", "_base")
+    ``zone``: the zone of the answer; compression against the question is then
+    limited to ``qname`` itself and the zone, and ``zone_at`` lists where in
+    the body the zone's labels were written out.  ``compress=False`` writes
+    every name in full, so the body can follow any question.
+    """
 
-    def __init__(self, qname: str) -> None:
+    __slots__ = ("body", "zone_at", "_offsets", "_base", "_zone", "_compress")
+
+    def __init__(self, qname: str, zone: str | None = None, compress: bool = True) -> None:
         self.body = bytearray()
+        self.zone_at: list[int] = []
         self._offsets: dict[str, int] = {}
+        self._compress = compress
+        self._zone = ".".join(_labels(zone)) if zone is not None else None
         labels = _labels(qname)
         self._base = 12 + sum(len(label) + 1 for label in labels) + 1 + 4
         offset = 12
         for i, label in enumerate(labels):
-            self._offsets[".".join(labels[i:])] = offset
+            suffix = ".".join(labels[i:])
+            if compress and (self._zone is None or i == 0 or suffix == self._zone):
+                self._offsets[suffix] = offset
             offset += len(label) + 1
 
     def name(self, text: str, compress: bool = True) -> None:
         labels = _labels(text)
         body = self.body
+        compress = compress and self._compress
         for i, label in enumerate(labels):
             suffix = ".".join(labels[i:])
             if compress:
@@ -64,8 +83,10 @@ class SectionWriter:
                 if at is not None:
                     body += struct.pack(">H", 0xC000 | at)
                     return
+            if suffix == self._zone:
+                self.zone_at.append(len(body))
             here = self._base + len(body)
-            if here <= _MAX_POINTER and suffix not in self._offsets:
+            if self._compress and here <= _MAX_POINTER and suffix not in self._offsets:
                 self._offsets[suffix] = here
             encoded = label.encode("ascii")
             body.append(len(encoded))
@@ -94,6 +115,11 @@ class SectionWriter:
             priority, weight, port, target = text.split()
             self.body += _SRV_FIXED.pack(int(priority), int(weight), int(port))
             self.name(target, compress=False)
+        elif rdtype == TYPE_SOA:
+            mname, rname, *timers = text.split()
+            self.name(mname)
+            self.name(rname)
+            self.body += _SOA_FIXED.pack(*(int(t) for t in timers))
         else:
             rdata = dns.rdata.from_text(
                 dns.rdataclass.IN, dns.rdatatype.RdataType.make(rdtype), text
@@ -101,11 +127,17 @@ class SectionWriter:
             self.body += rdata.to_digestable()
 
 
-def encode_sections(qname: str, sections: Sequence[Iterable[RowSet]]) -> tuple[bytes, list[int]]:
-    """The wire bytes of ``sections`` after a question for ``qname``, and each section's count."""
-    writer = SectionWriter(qname)
+def encode_sections(
+    qname: str,
+    sections: Sequence[Iterable[RowSet]],
+    zone: str | None = None,
+    compress: bool = True,
+) -> tuple[bytes, list[int], tuple[int, ...]]:
+    """The wire bytes of ``sections`` after a question for ``qname``, each section's count,
+    and where the zone's labels were written out (``SectionWriter``)."""
+    writer = SectionWriter(qname, zone, compress)
     counts = [sum(writer.rrset(rows) for rows in section) for section in sections]
-    return bytes(writer.body), counts
+    return bytes(writer.body), counts, tuple(writer.zone_at)
 
 
 def _labels(name: str) -> list[str]:

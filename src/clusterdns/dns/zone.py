@@ -19,18 +19,17 @@ Both caches are bounded and evict their oldest entries one at a time.
 
 from __future__ import annotations
 
-import io
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import dns.rdatatype
 import dns.rrset
 
 from clusterdns.dns.names import longest_zone
 from clusterdns.dns.reply import Answer, compile_answer
-from clusterdns.dns.rrwire import RowSet, encode_sections
+from clusterdns.dns.rrwire import RowSet, SectionWriter, encode_sections
 from clusterdns.dns.wire import (
     NOERROR,
     NXDOMAIN,
@@ -82,6 +81,8 @@ class Result:
     #: valid while ``cell[0] == version``
     cell: Cell
     version: int
+    #: the CNAME target outside our zones the answer ends at ("" when none)
+    external: str = ""
 
     @property
     def guard(self) -> tuple[Cell, int]:
@@ -143,7 +144,20 @@ class Versions:
 
 
 class RecordTable:
-    """Records by owner, for one or more zones, compiled to answers on demand."""
+    """Records by owner, for one or more zones, compiled to answers on demand.
+
+    The class attributes say how a lookup reads the records; the defaults are
+    RFC 1034's, a subclass can take those of the server it follows.
+    """
+
+    #: query types a CNAME answers for (and is followed for); None: every type (RFC 1034 4.3.2)
+    cname_types: ClassVar[frozenset[int] | None] = None
+    #: a CNAME to a name in our zones with no records of the type is left out: NODATA
+    cname_needs_target: ClassVar[bool] = False
+    #: ANY is answered with every record of the name; False: NODATA
+    answers_any: ClassVar[bool] = True
+    #: names in the zone are written in the zone as the question spells it
+    zone_case: ClassVar[bool] = False
 
     def __init__(self, zones: Iterable[str], *, max_compiled: int = MAX_COMPILED) -> None:
         self.zones = tuple(zones)
@@ -282,13 +296,18 @@ class RecordTable:
             if self.exists(name):
                 return self._negative_result(NODATA, apex, cell)
             return self._negative_result(MISSING, apex, cell)
-        answer = self._sets(name, qtype)
-        if not answer and qtype != TYPE_CNAME:
-            answer = self._chase_cname(name, qtype)
+        answer = [] if qtype == TYPE_ANY and not self.answers_any else self._sets(name, qtype)
+        external = ""
+        if not answer and qtype != TYPE_CNAME and self._follows_cname(qtype):
+            answer, external = self._chase_cname(name, qtype)
         if not answer:
             return self._negative_result(NODATA, apex, cell)
         additional = self._additional(name, answer)
-        return Result(FOUND, self.encode(name, qtype, answer, additional), cell, version)
+        encoded = self.encode(name, qtype, answer, additional, apex)
+        return Result(FOUND, encoded, cell, version, external)
+
+    def _follows_cname(self, qtype: int) -> bool:
+        return self.cname_types is None or qtype in self.cname_types
 
     def _negative_result(self, status: str, apex: str, cell: Cell) -> Result:
         if len(self._negative_cells) >= MAX_CELLS:
@@ -299,18 +318,27 @@ class RecordTable:
         return Result(status, self._negative_answer(apex, rcode), cell, cell[0])
 
     def encode(
-        self, name: str, qtype: int, answer: list[RowSet], additional: list[RowSet]
+        self,
+        name: str,
+        qtype: int,
+        answer: list[RowSet],
+        additional: list[RowSet],
+        apex: str | None = None,
     ) -> Answer:
         """The compiled answer: our own wire writer, dnspython for names it would not parse."""
         if "\\" in name:
             return compile_answer(
                 name, qtype, NOERROR, to_rrsets(answer), (), to_rrsets(additional)
             )
-        body, (ancount, arcount) = encode_sections(name, (answer, additional))
-        return Answer(NOERROR, ancount, 0, arcount, body)
+        zone = apex if self.zone_case else None
+        body, (ancount, arcount), zone_at = encode_sections(name, (answer, additional), zone)
+        return Answer(NOERROR, ancount, 0, arcount, body, zone_at=zone_at, zone_len=_wire_len(zone))
 
-    def _chase_cname(self, name: str, qtype: int) -> list[RowSet]:
-        """CNAME, then the target's records when the target is ours (RFC 1034 4.3.2 step 3a)."""
+    def _chase_cname(self, name: str, qtype: int) -> tuple[list[RowSet], str]:
+        """CNAME, then the target's records when the target is ours (RFC 1034 4.3.2 step 3a).
+
+        Also the target outside our zones the chain ends at, if it does.
+        """
         chain: list[RowSet] = []
         current = name
         for _ in range(MAX_CNAME_CHAIN):
@@ -320,14 +348,16 @@ class RecordTable:
             chain.extend(cname)
             target = cname[0].rdatas[0].lower()
             self._depend(target, name)
-            if zone_of(target, self.zones) is None or target in (name, current):
+            if zone_of(target, self.zones) is None:
+                return chain, target
+            if target in (name, current):
                 break
             current = target
             found = self._sets(current, qtype)
             if found:
                 chain.extend(found)
-                break
-        return chain
+                return chain, ""
+        return ([] if self.cname_needs_target else chain), ""
 
     def _additional(self, name: str, answer: list[RowSet]) -> list[RowSet]:
         """Addresses of SRV targets and NS hosts we hold (RFC 2782, RFC 1034 4.3.2 step 6)."""
@@ -359,11 +389,18 @@ class RecordTable:
         cached = self._negative.get(key)
         if cached is not None:
             return cached
-        soa = to_rrsets(self._sets(apex, TYPE_SOA))
-        body = io.BytesIO()
-        for rrset in soa:
-            rrset.to_wire(body)
-        answer = Answer(rcode, 0, len(soa), 0, body.getvalue())
+        zone = apex if self.zone_case else None
+        writer = SectionWriter(apex, zone, compress=False)
+        count = sum(writer.rrset(rows) for rows in self._sets(apex, TYPE_SOA))
+        answer = Answer(
+            rcode,
+            0,
+            count,
+            0,
+            bytes(writer.body),
+            zone_at=tuple(writer.zone_at),
+            zone_len=_wire_len(zone),
+        )
         self._negative[key] = answer
         return answer
 
@@ -375,6 +412,13 @@ def to_rrsets(sets: list[RowSet]) -> list[dns.rrset.RRset]:
         rdtype = dns.rdatatype.RdataType.make(rows.rdtype)
         out.append(dns.rrset.from_text_list(rows.owner, rows.ttl, "IN", rdtype, list(rows.rdatas)))
     return out
+
+
+def _wire_len(zone: str | None) -> int:
+    """The length of ``zone`` on the wire, root byte included (0 for None)."""
+    if zone is None:
+        return 0
+    return sum(len(label) + 1 for label in zone.rstrip(".").split(".") if label) + 1
 
 
 _TYPE_CODES: dict[str, int] = {}

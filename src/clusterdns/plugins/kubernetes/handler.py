@@ -38,7 +38,8 @@ from clusterdns.cluster.kubeconfig import Connection
 from clusterdns.cluster.manifests import ManifestWatcher
 from clusterdns.cluster.objects import ObjectKey, ServiceEndpoints
 from clusterdns.cluster.store import ClusterStore, Touched
-from clusterdns.dns.wire import SERVFAIL
+from clusterdns.dns.reply import render
+from clusterdns.dns.wire import REFUSED, SERVFAIL, TYPE_AXFR, TYPE_IXFR
 from clusterdns.dns.zone import zone_of
 from clusterdns.plugins.authoritative import serve_from
 from clusterdns.plugins.kubernetes.metrics import APIMetrics, observe_programming
@@ -175,13 +176,23 @@ class Kubernetes(Plugin):
 
     async def serve(self, request: Request, next: Handler) -> Reply:
         query = request.query
+        if query.qtype in (TYPE_AXFR, TYPE_IXFR):
+            if zone_of(query.name, self.opts.zones) is None:
+                return await next(request)
+            # handler.go: zone transfers are the transfer plugin's, which we do not have
+            return Reply.unanswered(REFUSED, self.name)
         if not self._synced.is_set():
             if zone_of(query.name, self.opts.zones) is None:
                 return await next(request)
-            # CoreDNS answers SERVFAIL until its cache has synced: an NXDOMAIN
-            # now would be cached by clients for a name that exists.
-            return Reply.unanswered(SERVFAIL, self.name, "cluster state not synced yet")
-        return await serve_from(self.zone, request, next, self.name, self.opts.falls_through)
+            # CoreDNS answers SERVFAIL (with the zone's SOA) until its cache has
+            # synced: an NXDOMAIN now would be cached by clients for a name that exists.
+            answer = self.zone.negative(query.name, SERVFAIL)
+            assert answer is not None  # the name is in our zones
+            wire = render(query, answer, request.udp)
+            return Reply(wire, SERVFAIL, self.name, error="cluster state not synced yet")
+        return await serve_from(
+            self.zone, request, next, self.name, self.opts.falls_through, upstream=True
+        )
 
 
 def _resources(opts: KubernetesOptions) -> tuple[Resource, ...]:

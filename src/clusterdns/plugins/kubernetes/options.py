@@ -36,7 +36,6 @@ DEFAULT_STARTUP_TIMEOUT = 5.0
 
 #: client-go rate limits: the source makes a handful of requests per resync, so unneeded
 NOT_YET_OPTIONS = (
-    "multicluster",
     "zonal",
     "apiserver_qps",
     "apiserver_burst",
@@ -175,14 +174,17 @@ def _parse_namespaces(option: DirectiveLike, args: tuple[str, ...]) -> dict[str,
     return {"namespaces": frozenset(a.lower() for a in args)}
 
 
-def _selector(field: str) -> _Parser:
+def _selector(field: str, what: str) -> _Parser:
     def parse(option: DirectiveLike, args: tuple[str, ...]) -> dict[str, object]:
         if not args:
             raise _arg_error(option)
+        text = " ".join(args)
         try:
-            return {field: parse_selector(" ".join(args))}
+            return {field: parse_selector(text)}
         except SelectorError as err:
-            raise _error(option, f"unable to parse {option.name} value: {err}") from None
+            raise _error(
+                option, f"unable to parse {what} selector value: '{text}': {err}"
+            ) from None
 
     return parse
 
@@ -194,9 +196,19 @@ def _parse_fallthrough(option: DirectiveLike, args: tuple[str, ...]) -> dict[str
 
 
 def _parse_ignore(option: DirectiveLike, args: tuple[str, ...]) -> dict[str, object]:
-    if args != ("empty_service",):
-        raise _error(option, f"unable to parse ignore value: '{' '.join(args)}'")
+    # setup.go reads the first word only, and a bare "ignore" sets nothing
+    if not args:
+        return {}
+    if args[0] != "empty_service":
+        raise _error(option, f"unable to parse ignore value: '{args[0]}'")
     return {"ignore_empty_service": True}
+
+
+def _parse_multicluster(option: DirectiveLike, args: tuple[str, ...]) -> dict[str, object]:
+    # setup.go: without ZONES no zone is multicluster, which is what we serve
+    if args:
+        raise _error(option, "multicluster is not supported yet")
+    return {}
 
 
 def _parse_manifests(option: DirectiveLike, args: tuple[str, ...]) -> dict[str, object]:
@@ -246,12 +258,13 @@ _OPTION_PARSERS = {
     "ttl": _parse_ttl,
     "pods": _parse_pods,
     "namespaces": _parse_namespaces,
-    "labels": _selector("labels"),
-    "namespace_labels": _selector("namespace_labels"),
+    "labels": _selector("labels", "label"),
+    "namespace_labels": _selector("namespace_labels", "namespace_label"),
     "endpoint_pod_names": _flag("endpoint_pod_names"),
     "noendpoints": _flag("noendpoints"),
     "fallthrough": _parse_fallthrough,
     "ignore": _parse_ignore,
+    "multicluster": _parse_multicluster,
     "manifests": _parse_manifests,
     "startup_timeout": _parse_startup_timeout,
 }

@@ -23,7 +23,8 @@ records.  How the consumer reads it:
   serial is a clock value the caller owns).  Pod names
   (``1-2-3-4.<ns>.pod.<zone>``) are synthesized per query by ``pod_record``.
 * An ExternalName's CNAME is at the service name; CoreDNS returns it for A,
-  AAAA and CNAME queries (chasing it inside the zone), and NODATA for SRV/TXT.
+  AAAA and CNAME queries only (``ClusterZone`` reads it so), and NODATA for
+  other types.
 
 Record data is zone-file text (``10.96.0.1``, ``0 50 80 web.shop.svc.cluster.local.``).
 """
@@ -227,8 +228,9 @@ def _address_names(
             key = (entry.port_name.lower(), entry.protocol.lower())
             by_port.setdefault(key, []).append(entry)
     for (port_name, protocol), port_entries in by_port.items():
+        # findServices: the name holds the addresses of its entries too (A/AAAA answer)
         owner = f"_{port_name}._{protocol}.{base}"
-        yield owner, _srv(port_entries, opts, base, target)
+        yield owner, _addresses(port_entries, opts) + _srv(port_entries, opts, base, target)
 
 
 def _cluster_ip_entries(svc: Service) -> Iterator[_Entry]:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 
 from clusterdns.cluster.model import ServiceKey, canonical_ip
 from clusterdns.cluster.store import ClusterStore, Touched
+from clusterdns.dns.wire import TYPE_A, TYPE_AAAA
 from clusterdns.dns.zone import Record, RecordTable, Rows, ancestors, rows_of, zone_of
 from clusterdns.plugins.kubernetes.options import PODS_DISABLED, KubernetesOptions
 from clusterdns.plugins.kubernetes.records import (
@@ -54,7 +55,19 @@ class _ServiceNames:
 
 
 class ClusterZone(RecordTable):
-    """``lookup(name, qtype)`` for the kubernetes zones, kept current by ``apply``."""
+    """``lookup(name, qtype)`` for the kubernetes zones, kept current by ``apply``.
+
+    Lookups read the records as CoreDNS's plugin/backend_lookup.go does: an
+    ExternalName's CNAME answers A, AAAA (and CNAME) queries only, and only
+    when its target in the zone has records of that type; ANY is NODATA
+    (handler.go's default branch); the zone in every name reads as asked
+    (handler.go keeps "the case of the original query").
+    """
+
+    cname_types = frozenset({TYPE_A, TYPE_AAAA})
+    cname_needs_target = True
+    answers_any = False
+    zone_case = True
 
     def __init__(
         self,
