@@ -154,6 +154,21 @@ class Plugin:
     def tap_reply(self, seen: Seen, wire: bytes, rcode: int) -> None:
         """The reply the server sends for ``seen`` (memo hits included; only when ``taps_queries``)."""
 
+    def tap_forwarder(
+        self,
+        query: bytes,
+        reply: bytes | None,
+        upstream: tuple[str, int],
+        proto: str,
+        started: float,
+    ) -> None:
+        """One exchange of ``forward`` with ``upstream`` (dnstap, trace): called when overridden.
+
+        ``reply`` is None when the upstream did not answer; ``started`` is the
+        ``time.perf_counter()`` at which the query was sent.  Called in the task
+        of the query being forwarded, right after the exchange; must not raise.
+        """
+
 
 class Seen:
     """A query as the server received it, for the plugins that tap queries.
@@ -162,7 +177,7 @@ class Seen:
     a tap that needs the question parses ``data`` itself.
     """
 
-    __slots__ = ("data", "client", "transport", "local", "received", "server", "zone")
+    __slots__ = ("data", "client", "transport", "local", "received", "server", "zone", "memo")
 
     def __init__(
         self,
@@ -173,6 +188,7 @@ class Seen:
         received: float,
         server: str,
         zone: str,
+        memo: bool = False,
     ) -> None:
         self.data = data
         self.client = client
@@ -181,6 +197,8 @@ class Seen:
         self.received = received  # time.perf_counter() at arrival
         self.server = server  # "dns://:53"
         self.zone = zone  # the server block zone that took it
+        #: answered from the server's memo: no plugin ran (``trace`` traces these itself)
+        self.memo = memo
 
 
 class Invalidate(Protocol):

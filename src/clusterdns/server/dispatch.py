@@ -131,7 +131,7 @@ class Dispatcher:
         taps = self.tapped.get(zone)
         if not taps:
             return
-        seen = Seen(data, client, transport, local, received, self.server, zone)
+        seen = Seen(data, client, transport, local, received, self.server, zone, True)
         rcode = wire[3] & 0xF
         try:
             for on_query in taps[0]:
