@@ -9,6 +9,7 @@ classes and keeps the spans as plain ``Received`` records.  Run as a script
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 import threading
 from concurrent import futures
@@ -180,11 +181,16 @@ class _Counter(HTTPReceiver):
             self.received_count = getattr(self, "received_count", 0) + count
 
 
+def _exit(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
+
+
 if __name__ == "__main__":  # the benchmark's collector: decode, count, keep nothing
+    signal.signal(signal.SIGTERM, _exit)
     receiver = _Counter().start(int(sys.argv[1]))
     try:
         threading.Event().wait()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         pass
     finally:
         print(f"{getattr(receiver, 'received_count', 0)} spans in {receiver.requests} requests")
