@@ -374,3 +374,18 @@ def test_dnstap_and_trace_both_see_forwards_exchanges(tmp_path: Path) -> None:
             assert wait_for(lambda: len(collector.of("FORWARDER_RESPONSE")) == 1)
     names = [s.name for s in receiver.all()]
     assert sorted(names) == ["connect", "errors", "forward", "hosts", "servedns"]
+
+
+def test_a_reload_flushes_the_old_tracer_and_starts_a_new_one() -> None:
+    with HTTPReceiver() as receiver, started(ANSWER) as upstream:
+        first = corefile(f"127.0.0.1:{receiver.port}", upstream.address, "service before")
+        with running(first) as srv:
+            srv.udp("web.example.test.", "A")
+            assert srv.call(srv.server.reload(first.replace("service before", "service after")))
+            # The old plugin was stopped: its span is out before any of the new one's.
+            assert [s.service for s in receiver.roots()] == ["before"]
+            srv.udp("web.example.test.", "AAAA")
+    assert [(s.service, s.attributes["coredns.io/type"]) for s in receiver.roots()] == [
+        ("before", "A"),
+        ("after", "AAAA"),
+    ]

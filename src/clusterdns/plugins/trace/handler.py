@@ -30,7 +30,6 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
-from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -264,17 +263,14 @@ def epoch_ns(perf: float) -> int:
 
 def make_exporter(config: TraceConfig) -> SpanExporter:
     """The OTLP exporter of ``config``; headers, timeout and TLS files come from OTEL_EXPORTER_OTLP_*."""
-    exporter: Any
     if config.protocol == OTLP_GRPC:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
+        # A plain HOST:PORT would mean TLS to the gRPC exporter: say which, from the scheme.
         secure = config.endpoint.startswith("https://")
-        exporter = OTLPSpanExporter(endpoint=config.endpoint, insecure=not secure)
-    else:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-            OTLPSpanExporter as HTTPSpanExporter,
-        )
+        return OTLPSpanExporter(endpoint=config.endpoint, insecure=not secure)
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter as HTTPSpanExporter,
+    )
 
-        exporter = HTTPSpanExporter(endpoint=config.endpoint)
-    result: SpanExporter = exporter
-    return result
+    return HTTPSpanExporter(endpoint=config.endpoint)
