@@ -86,3 +86,16 @@ def no_block(directive: Directive) -> None:
 def max_args(directive: Directive, count: int) -> None:
     if len(directive.args) > count:
         fail(directive, f"unexpected argument {directive.args[count]!r}")
+
+
+GO_TRUE = frozenset(("1", "t", "T", "true", "TRUE", "True"))
+GO_FALSE = frozenset(("0", "f", "F", "false", "FALSE", "False"))
+
+
+def parse_bool(text: str, directive: Directive, what: str, plugin: str | None = None) -> bool:
+    """Go's ``strconv.ParseBool``, which CoreDNS uses for boolean options (``1``, ``t``, ``true``...)."""
+    if text in GO_TRUE:
+        return True
+    if text in GO_FALSE:
+        return False
+    fail(directive, f"{what} must be true or false, not {text!r}", plugin)

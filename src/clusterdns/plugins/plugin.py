@@ -174,6 +174,21 @@ class Plugin:
         self.tap_query(seen)
         self.tap_reply(seen, wire, wire[3] & 0xF)
 
+    def tap_forwarder(
+        self,
+        query: bytes,
+        reply: bytes | None,
+        upstream: tuple[str, int],
+        proto: str,
+        started: float,
+    ) -> None:
+        """One exchange of ``forward`` with ``upstream`` (dnstap, trace): called when overridden.
+
+        ``reply`` is None when the upstream did not answer; ``started`` is the
+        ``time.perf_counter()`` at which the query was sent.  Called in the task
+        of the query being forwarded, right after the exchange; must not raise.
+        """
+
 
 class Seen:
     """A query as the server received it, for the plugins that tap queries.

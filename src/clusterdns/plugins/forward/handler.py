@@ -7,7 +7,6 @@ import logging
 import secrets
 import ssl
 import time
-from typing import TYPE_CHECKING
 
 from clusterdns.dns.hexdump import hexdump
 from clusterdns.dns.names import in_zones, is_subdomain
@@ -17,9 +16,6 @@ from clusterdns.plugins.forward import metrics, policy
 from clusterdns.plugins.forward.setup import ForwardConfig
 from clusterdns.plugins.forward.upstream import Options, Upstream, UpstreamError, same_question
 from clusterdns.plugins.plugin import Handler, Plugin, Reply, Request, no_plugins
-
-if TYPE_CHECKING:
-    from clusterdns.plugins.dnstap.handler import Dnstap
 
 log = logging.getLogger("clusterdns.plugins.forward")
 
@@ -68,9 +64,10 @@ class Forward(Plugin):
         self.policy = policy.make(config.policy)
         self.concurrent = 0
         self.next_is_forward = False
-        #: the block's plugins (set by setup); the dnstap ones get our exchanges
+        #: the block's plugins (set by setup); those with a ``tap_forwarder`` (dnstap,
+        #: trace) get our exchanges
         self.block_plugins = no_plugins
-        self.taps: tuple[Dnstap, ...] = ()
+        self.taps: tuple[Plugin, ...] = ()
 
     def matches(self, name: str) -> bool:
         """Under FROM and not under an ``except`` zone (FROM itself always matches)."""
@@ -177,7 +174,7 @@ class Forward(Plugin):
     async def _tapped_exchange(
         self, upstream: Upstream, wire: bytes, query: Query, proto: str
     ) -> bytes:
-        """``_exchange`` with a FORWARDER_QUERY (and RESPONSE when one came) per try, to dnstap."""
+        """``_exchange`` shown to the taps per try (dnstap: FORWARDER_QUERY and RESPONSE; trace: a span)."""
         address = upstream.address
         via = "tls" if address.transport == "tls" else proto
         started = time.perf_counter()
@@ -192,9 +189,9 @@ class Forward(Plugin):
         return reply
 
     async def start(self) -> None:
-        from clusterdns.plugins.dnstap.handler import Dnstap
-
-        self.taps = tuple(p for p in self.block_plugins() if isinstance(p, Dnstap))
+        self.taps = tuple(
+            p for p in self.block_plugins() if type(p).tap_forwarder is not Plugin.tap_forwarder
+        )
 
     async def stop(self) -> None:
         await asyncio.gather(*(upstream.close() for upstream in self.upstreams))
