@@ -86,3 +86,25 @@ def no_block(directive: Directive) -> None:
 def max_args(directive: Directive, count: int) -> None:
     if len(directive.args) > count:
         fail(directive, f"unexpected argument {directive.args[count]!r}")
+
+
+def listen_address(directive: Directive, plugin: str | None = None) -> str | None:
+    """The directive's ADDRESS argument, HOST:PORT as Go's ``net.SplitHostPort`` wants it.
+
+    health, ready and prometheus refuse an address without a port (``localhost``)
+    or with bare IPv6 colons (``::1:8080``), as CoreDNS does; None when not given.
+    """
+    if not directive.args:
+        return None
+    address = directive.args[0]
+    if address.startswith("["):
+        close = address.find("]")
+        if close < 0:
+            fail(directive, f"address {address}: missing ']' in address", plugin)
+        if not address[close + 1 :].startswith(":"):
+            fail(directive, f"address {address}: missing port in address", plugin)
+    elif ":" not in address:
+        fail(directive, f"address {address}: missing port in address", plugin)
+    elif address.count(":") > 1:
+        fail(directive, f"address {address}: too many colons in address", plugin)
+    return address
