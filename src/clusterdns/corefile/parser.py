@@ -13,7 +13,9 @@ Grammar (coredns/caddy ``caddyfile/parse.go``)::
 
 Keys are separated by spaces; a key ending in ``,`` continues the list, also on
 the next line.  A ``{`` opens the block of the line before it even when it
-stands on a line of its own.  A server block without braces runs to the end
+stands on a line of its own.  Lines are told apart as Caddy's dispenser does:
+a token continues the line its predecessor *ends* on (a quoted token may span
+lines), and a server block's ``}`` may not share a directive's line.  A server block without braces runs to the end
 of its file, so it can only be the last (in practice the only) block.
 
 ``import PATTERN`` replaces its line with a snippet's lines, or with the
