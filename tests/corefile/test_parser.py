@@ -118,9 +118,10 @@ VALID = [
         id="quoted braces and hash are text",
     ),
     pytest.param(
-        '. {\n  rewrite name "multi\nline" x\n}',
-        # Caddy groups by the line a token starts on: x starts on line 3.
-        [(["."], [["rewrite", "name", "multi\nline"], ["x"]])],
+        '. {\n  rewrite name "multi\nline" x\n  log\n}',
+        # Caddy's NextArg/isNewLine add the token's line breaks to its line: x, on the
+        # line the quoted token ends on, is still an argument (coredns/caddy dispenser.go).
+        [(["."], [["rewrite", "name", "multi\nline", "x"], ["log"]])],
         id="quoted token spanning lines",
     ),
     pytest.param(
@@ -145,9 +146,9 @@ VALID = [
         id="empty blocks ('{}' is one word, as in Caddy)",
     ),
     pytest.param(
-        "a.org { log } b.org {\n errors\n}",
+        "a.org {\n  log\n} b.org {\n errors\n}",
         [(["a.org"], [["log"]]), (["b.org"], [["errors"]])],
-        id="blocks on one line",
+        id="next block on the closing brace's line",
     ),
     pytest.param(
         "(common) {\n  errors\n  cache 30 {\n    denial 1 2\n  }\n}\n(opts) { force_tcp }\n"
@@ -220,6 +221,12 @@ INVALID = [
         ". {\n  cache { success 10 } denial 1\n}\n",
         "Corefile:2: unexpected 'denial' after '}': start a new line",
         id="words after a closing brace",
+    ),
+    pytest.param(
+        "a.org { log } b.org {\n errors\n}",
+        # CoreDNS: "Unexpected '}' because no matching opening brace" (coredns/coredns#7267).
+        "Corefile:1: unexpected '}' on a directive's line",
+        id="server block closed on a directive's line",
     ),
     pytest.param(
         "a.org, {\n}\n",

@@ -51,12 +51,17 @@ def test_two_opt_records_are_formerr():
     assert info.value.rcode == FORMERR
 
 
-def test_opcode_notify_is_notimp_with_question():
+def test_opcode_notify_is_accepted_update_is_notimp_before_the_question():
+    """miekg/dns DefaultMsgAcceptFunc (CoreDNS's server): QUERY and NOTIFY only."""
     data = bytearray(wire())
     data[2] |= 4 << 3
+    assert parse_query(bytes(data)).opcode == 4
+    data = bytearray(wire())
+    data[2] |= 5 << 3
     with pytest.raises(WireError) as info:
         parse_query(bytes(data))
     assert info.value.rcode == NOTIMP and info.value.query is not None
+    assert info.value.query.question == b""
 
 
 @given(st.binary(max_size=300))

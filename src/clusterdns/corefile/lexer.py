@@ -52,6 +52,11 @@ class Token:
     quoted: bool = False
 
     @property
+    def end_line(self) -> int:
+        """The line the token ends on: a quoted token may span lines (Caddy's numLineBreaks)."""
+        return self.line + self.text.count("\n")
+
+    @property
     def is_open(self) -> bool:
         return self.text == "{" and not self.quoted
 

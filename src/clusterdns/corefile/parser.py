@@ -13,7 +13,9 @@ Grammar (coredns/caddy ``caddyfile/parse.go``)::
 
 Keys are separated by spaces; a key ending in ``,`` continues the list, also on
 the next line.  A ``{`` opens the block of the line before it even when it
-stands on a line of its own.  A server block without braces runs to the end
+stands on a line of its own.  Lines are told apart as Caddy's dispenser does:
+a token continues the line its predecessor *ends* on (a quoted token may span
+lines), and a server block's ``}`` may not share a directive's line.  A server block without braces runs to the end
 of its file, so it can only be the last (in practice the only) block.
 
 ``import PATTERN`` replaces its line with a snippet's lines, or with the
@@ -80,9 +82,9 @@ class _Stream:
         return token
 
     def on_same_line(self, previous: Token) -> Token | None:
-        """The next token if it continues ``previous``'s line (Caddy compares start lines)."""
+        """The next token if it starts on the line ``previous`` ends on (Caddy's NextArg)."""
         token = self.peek()
-        if token is None or token.line != previous.line or token.file != previous.file:
+        if token is None or token.line != previous.end_line or token.file != previous.file:
             return None
         return token
 
@@ -133,9 +135,9 @@ class _Parser:
             raise _error(first, "server block has no keys: write a zone such as . or example.org")
         if opener is not None and opener.is_open:
             stream.take()
-            directives = self.lines(stream, depth + 1, opener)
+            directives = self.lines(stream, depth + 1, opener, top=True)
         else:
-            directives = self.lines(stream, depth + 1, None, braceless=first)
+            directives = self.lines(stream, depth + 1, None, braceless=first, top=True)
         return ServerBlock(tuple(keys), tuple(directives), first.file, first.line)
 
     def keys(self, stream: _Stream) -> list[str]:
@@ -162,7 +164,7 @@ class _Parser:
                 return keys
             if following.is_open and not more:
                 return keys
-            if not more and following.line != token.line:
+            if not more and (following.line != token.end_line or following.file != token.file):
                 return keys
             token = stream.take()
 
@@ -197,8 +199,13 @@ class _Parser:
         depth: int,
         opener: Token | None,
         braceless: Token | None = None,
+        *,
+        top: bool = False,
     ) -> list[Directive]:
-        """Directive lines up to the ``}`` matching ``opener`` (None: to the stream's end)."""
+        """Directive lines up to the ``}`` matching ``opener`` (None: to the stream's end).
+
+        ``top`` says these are the lines of a server block, not of a plugin's block.
+        """
         directives: list[Directive] = []
         while (token := stream.peek()) is not None:
             if token.is_close:
@@ -209,9 +216,10 @@ class _Parser:
             if token.is_open:
                 raise _error(token, "unexpected '{': a block must follow a directive")
             if token.text == "import":
-                directives.extend(self.expand_import(stream, depth, self.nested_lines))
+                in_place = self.server_lines if top else self.nested_lines
+                directives.extend(self.expand_import(stream, depth, in_place))
                 continue
-            directives.append(self.directive(stream, depth, braceless))
+            directives.append(self.directive(stream, depth, braceless, top))
         if opener is not None:
             raise _error(opener, "unclosed block opened here: add the matching '}'")
         return directives
@@ -219,7 +227,12 @@ class _Parser:
     def nested_lines(self, stream: _Stream, depth: int) -> list[Directive]:
         return self.lines(stream, depth, None)
 
-    def directive(self, stream: _Stream, depth: int, braceless: Token | None) -> Directive:
+    def server_lines(self, stream: _Stream, depth: int) -> list[Directive]:
+        return self.lines(stream, depth, None, top=True)
+
+    def directive(
+        self, stream: _Stream, depth: int, braceless: Token | None, top: bool = False
+    ) -> Directive:
         first = stream.take()
         name = substitute_env(first.text, self.env)
         if not name:
@@ -231,6 +244,8 @@ class _Parser:
         ):
             args.append(substitute_env(stream.take().text, self.env))
             last = token
+        if top:
+            _refuse_close_on_line(stream, last)
         block: list[Directive] = []
         opener = stream.peek()
         if opener is not None and opener.is_open:
@@ -249,6 +264,8 @@ class _Parser:
             after = stream.on_same_line(closer)
             if after is not None and not after.is_close:
                 raise _error(after, f"unexpected {_show(after)} after '}}': start a new line")
+            if top:
+                _refuse_close_on_line(stream, closer)
         return Directive(name, tuple(args), tuple(block), first.file, first.line)
 
     # -- import --------------------------------------------------------------------
@@ -332,6 +349,22 @@ class _Parser:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise _error(keyword, f'import "{pattern}": cannot read {path}: {reason}') from None
         return tokenize(text, path)
+
+
+def _refuse_close_on_line(stream: _Stream, last: Token) -> None:
+    """A server block's ``}`` on a directive's line is an error, as in CoreDNS.
+
+    The Corefile is line oriented: a directive takes the rest of its line, so
+    CoreDNS (coredns/caddy ``parse.go`` directive()) refuses ``. { whoami }``
+    with "Unexpected '}' because no matching opening brace".
+    """
+    after = stream.on_same_line(last)
+    if after is not None and after.is_close:
+        raise _error(
+            after,
+            "unexpected '}' on a directive's line: put the '}' that closes "
+            "the server block on a line of its own",
+        )
 
 
 def _is_glob(path: str) -> bool:

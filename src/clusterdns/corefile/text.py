@@ -19,10 +19,6 @@ def quote(text: str) -> str:
     """
     if substitute_env(text, {}) != text:
         raise ValueError(f"{text!r} holds an environment reference")
-    if "\n" in text:
-        # Tokens group into lines by the line they start on (as in Caddy), so a
-        # newline inside one would end its directive's line early.
-        raise ValueError(f"{text!r} holds a newline")
     if _lexes_to(text, text, quoted=False):
         return text
     quoted = '"' + text.replace('"', '\\"') + '"'

@@ -22,20 +22,25 @@ from clusterdns.dns.wire import (
     AA,
     BADVERS,
     CD,
+    NOTIMP,
     OPCODE_MASK,
     QR,
     RD,
     TC,
     TYPE_OPT,
     Query,
+    WireError,
+    Z,
+    skip_name,
 )
 
-# What we advertise in our OPT record: the DNS Flag Day 2020 size, which
-# avoids IP fragmentation on every common path.
+# The size an OPT record advertises when there is no query to echo (CoreDNS echoes
+# the query's own size; see reply_opt): the DNS Flag Day 2020 size.
 SERVER_UDP_SIZE = 1232
 
 _HEADER = struct.Struct(">HHHHHH")
 _OPT_FIXED = struct.Struct(">BHHBBHH")
+_RDLENGTH = struct.Struct(">H")
 
 
 class Answer:
@@ -70,11 +75,31 @@ class Answer:
         self.zone_len = zone_len
 
 
-def opt_record(do: bool = False, extended_rcode: int = 0) -> bytes:
-    """Our OPT pseudo-record (RFC 6891 6.1.2): root owner, our payload size, DO echoed."""
-    return _OPT_FIXED.pack(
-        0, TYPE_OPT, SERVER_UDP_SIZE, extended_rcode >> 4, 0, 0x8000 if do else 0, 0
+def opt_record(
+    do: bool = False,
+    extended_rcode: int = 0,
+    udp_size: int = SERVER_UDP_SIZE,
+    options: bytes = b"",
+) -> bytes:
+    """An OPT pseudo-record (RFC 6891 6.1.2): root owner, version 0, DO as given."""
+    return (
+        _OPT_FIXED.pack(
+            0, TYPE_OPT, udp_size, extended_rcode >> 4, 0, 0x8000 if do else 0, len(options)
+        )
+        + options
     )
+
+
+def reply_opt(query: Query) -> bytes:
+    """The OPT a reply to ``query`` carries: none without EDNS, else the query's own echoed.
+
+    CoreDNS (request.SizeAndDo) reuses the query's OPT: its UDP size and DO bit,
+    version 0, the other flags cleared, and only the options it knows (NSID,
+    EXPIRE, COOKIE, TCP-KEEPALIVE, PADDING) kept.
+    """
+    if not query.edns:
+        return b""
+    return opt_record(query.do, 0, query.udp_size, query.opt_options)
 
 
 def reply_flags(query: Query, answer_flags: int) -> int:
@@ -83,21 +108,27 @@ def reply_flags(query: Query, answer_flags: int) -> int:
 
 
 def render(query: Query, answer: Answer, udp: bool) -> bytes:
-    """The full reply to ``query`` from a compiled answer; truncated if it does not fit UDP."""
-    edns = query.edns
+    """The full reply to ``query`` from a compiled answer; truncated if it does not fit UDP.
+
+    Over UDP the reply must fit the client's size (512 without EDNS, RFC 6891
+    6.2.5).  As CoreDNS does (miekg/dns ``Msg.Truncate``), a reply that does
+    not fit keeps as many whole records as fit, answer section first, then
+    authority, then additional, with TC set; the OPT record always stays.
+    """
+    opt = reply_opt(query)
     header = _HEADER.pack(
         query.id,
         reply_flags(query, answer.flags),
         1,
         answer.ancount,
         answer.nscount,
-        answer.arcount + edns,
+        answer.arcount + bool(opt),
     )
     question = query.data[12 : query.question_end]
-    opt = opt_record(query.do) if edns else b""
-    wire = header + question + _zone_as_asked(query, answer) + opt
+    body = _zone_as_asked(query, answer)
+    wire = header + question + body + opt
     if udp and len(wire) > query.max_udp_payload():
-        return truncated(query, answer.flags)
+        return _fit(query, answer, body, opt)
     return wire
 
 
@@ -118,12 +149,53 @@ def _zone_as_asked(query: Query, answer: Answer) -> bytes:
     return bytes(patched)
 
 
+def _fit(query: Query, answer: Answer, body: bytes, opt: bytes) -> bytes:
+    """The leading records of ``answer`` that fit the client's UDP size, with TC set.
+
+    Cutting the body after a whole record keeps every compression pointer
+    valid: a pointer only ever refers to bytes before it.
+    """
+    question = query.data[12 : query.question_end]
+    room = query.max_udp_payload() - 12 - len(question) - len(opt)
+    kept = [0, 0, 0]
+    end = 0
+    for section, count in enumerate((answer.ancount, answer.nscount, answer.arcount)):
+        while kept[section] < count:
+            after = _record_end(body, end)
+            if after > room:
+                break
+            end = after
+            kept[section] += 1
+        if kept[section] < count:
+            break  # the first record that does not fit ends the reply
+    header = _HEADER.pack(
+        query.id,
+        reply_flags(query, answer.flags) | TC,
+        1,
+        kept[0],
+        kept[1],
+        kept[2] + bool(opt),
+    )
+    return header + question + body[:end] + opt
+
+
+def _record_end(body: bytes, offset: int) -> int:
+    """Where the record at ``offset`` of a compiled body ends (a pointer is two bytes anywhere).
+
+    A body we compiled ourselves is well formed; past its end counts as not fitting.
+    """
+    try:
+        offset = skip_name(body, offset)
+        rdlength: int = _RDLENGTH.unpack_from(body, offset + 8)[0]
+    except (WireError, struct.error):
+        return 1 << 32
+    return offset + 10 + rdlength
+
+
 def truncated(query: Query, answer_flags: int) -> bytes:
     """Header with TC, the question and the OPT: the client retries over TCP (RFC 7766 5)."""
-    header = _HEADER.pack(
-        query.id, reply_flags(query, answer_flags) | TC, 1, 0, 0, 1 if query.edns else 0
-    )
-    opt = opt_record(query.do) if query.edns else b""
+    opt = reply_opt(query)
+    header = _HEADER.pack(query.id, reply_flags(query, answer_flags) | TC, 1, 0, 0, bool(opt))
     return header + query.data[12 : query.question_end] + opt
 
 
@@ -131,18 +203,28 @@ def error_reply(query: Query | None, data: bytes, rcode: int) -> bytes:
     """A reply carrying only ``rcode``: with the question when it was read, else header only.
 
     Extended rcodes (BADVERS) go into the OPT record (RFC 6891 6.1.3); the
-    header keeps the low four bits.
+    header keeps the low four bits.  As CoreDNS's edns.Version builds it, the
+    BADVERS reply's OPT is a fresh one: version 0, no DO, UDP size 0.
     """
     if query is None or not query.question_end > 12:
-        qid, flags = struct.unpack_from(">HH", data)
-        header = _HEADER.pack(
-            qid, QR | (flags & (OPCODE_MASK | RD | CD)) | (rcode & 0xF), 0, 0, 0, 0
-        )
-        return header
-    edns = query.edns or rcode == BADVERS
-    header = _HEADER.pack(query.id, reply_flags(query, rcode & 0xF), 1, 0, 0, 1 if edns else 0)
-    opt = opt_record(query.do, rcode if rcode > 0xF else 0) if edns else b""
+        return reject_reply(data, rcode)
+    opt = opt_record(False, BADVERS, 0) if rcode == BADVERS else reply_opt(query)
+    header = _HEADER.pack(query.id, reply_flags(query, rcode & 0xF), 1, 0, 0, bool(opt))
     return header + query.data[12 : query.question_end] + opt
+
+
+def reject_reply(data: bytes, rcode: int, question: bytes = b"") -> bytes:
+    """The reply to a query refused before it was served (miekg/dns's server, for CoreDNS).
+
+    The query's header flags come back with QR set and AA and Z cleared; the
+    opcode is kept for NOTIMP and set to QUERY for FORMERR; no records and no
+    OPT, and the question only when it could be read.
+    """
+    qid, flags = struct.unpack_from(">HH", data)
+    flags = (flags | QR) & ~(AA | Z | 0xF)
+    if rcode != NOTIMP:
+        flags &= ~OPCODE_MASK
+    return _HEADER.pack(qid, flags | (rcode & 0xF), 1 if question else 0, 0, 0, 0) + question
 
 
 def patch_reply(wire: bytes, query: Query) -> bytes:

@@ -28,6 +28,13 @@ TYPE_TXT, TYPE_AAAA, TYPE_SRV, TYPE_OPT, TYPE_ANY = 16, 28, 33, 41, 255
 TYPE_AXFR, TYPE_IXFR = 252, 251
 CLASS_IN, CLASS_CH = 1, 3
 
+OPCODE_QUERY, OPCODE_NOTIFY = 0, 4
+Z = 0x0040  # the reserved header bit (RFC 1035 4.1.1)
+
+# EDNS options a reply carries back as the query sent them, as CoreDNS's request
+# SizeAndDo does (request/edns0.go): NSID, EXPIRE, COOKIE, TCP-KEEPALIVE, PADDING.
+ECHOED_OPTIONS = frozenset((3, 9, 10, 11, 12))
+
 MIN_UDP_SIZE = 512  # RFC 1035 4.2.1; also the floor for a smaller EDNS size (RFC 6891 6.2.5)
 MAX_NAME_LENGTH = 255
 MAX_LABEL_LENGTH = 63
@@ -35,6 +42,7 @@ MAX_LABEL_LENGTH = 63
 _HEADER = struct.Struct(">HHHHHH")
 _TYPE_CLASS = struct.Struct(">HH")
 _RR_FIXED = struct.Struct(">HHIH")
+_OPTION = struct.Struct(">HH")
 
 
 class WireError(Exception):
@@ -72,6 +80,7 @@ class Query:
         "edns_version",
         "udp_size",
         "do",
+        "opt_options",
     )
 
     def __init__(self, data: bytes) -> None:
@@ -87,6 +96,8 @@ class Query:
         self.edns_version = 0
         self.udp_size = MIN_UDP_SIZE
         self.do = False
+        #: the query's EDNS options that a reply echoes (``ECHOED_OPTIONS``), as wire bytes
+        self.opt_options = b""
 
     @property
     def opcode(self) -> int:
@@ -206,15 +217,26 @@ def parse_header(data: bytes) -> tuple[int, int, int, int, int, int]:
 
 
 def parse_query(data: bytes) -> Query:
-    """Parse a query; raise ``WireError`` carrying the rcode to answer, or None to drop."""
+    """Parse a query; raise ``WireError`` carrying the rcode to answer, or None to drop.
+
+    The header is judged first, as miekg/dns's DefaultMsgAcceptFunc does for
+    CoreDNS: a response is dropped; an opcode other than QUERY or NOTIFY gets
+    NOTIMP; a question count other than 1, more than one answer or authority
+    record, or more than two additional records get FORMERR.  Those replies
+    carry the header alone.
+    """
     qid, flags, qdcount, ancount, nscount, arcount = parse_header(data)
     if flags & QR:
         raise WireError("response received as query", None)
     query = Query(data)
     query.id = qid
     query.flags = flags
+    if query.opcode not in (OPCODE_QUERY, OPCODE_NOTIFY):
+        raise WireError("opcode not query", NOTIMP, query)
     if qdcount != 1:
         raise WireError("qdcount not 1", FORMERR, query)
+    if ancount > 1 or nscount > 1 or arcount > 2:
+        raise WireError("too many records", FORMERR, query)
     query.qname, offset = read_name(data, 12)
     if offset + 4 > len(data):
         raise WireError("truncated question", FORMERR, query)
@@ -222,8 +244,6 @@ def parse_query(data: bytes) -> Query:
     offset += 4
     query.question_end = offset
     query.name = name_to_text(query.qname)
-    if flags & OPCODE_MASK:
-        raise WireError("opcode not query", NOTIMP, query)
     if ancount or nscount or arcount:
         _read_records(data, offset, ancount + nscount, arcount, query)
     return query
@@ -250,3 +270,19 @@ def _read_records(data: bytes, offset: int, skipped: int, additional: int, query
         query.udp_size = rclass
         query.edns_version = (ttl >> 16) & 0xFF
         query.do = bool(ttl & 0x8000)
+        if rdlen:
+            query.opt_options = _echoed_options(data, offset - rdlen, offset)
+
+
+def _echoed_options(data: bytes, start: int, end: int) -> bytes:
+    """The options of an OPT rdata (RFC 6891 6.1.2) that a reply echoes, as wire bytes."""
+    kept = []
+    while start + 4 <= end:
+        code, length = _OPTION.unpack_from(data, start)
+        stop = start + 4 + length
+        if stop > end:
+            break  # a malformed option: echo nothing more
+        if code in ECHOED_OPTIONS:
+            kept.append(data[start:stop])
+        start = stop
+    return b"".join(kept)

@@ -99,3 +99,25 @@ def parse_bool(text: str, directive: Directive, what: str, plugin: str | None = 
     if text in GO_FALSE:
         return False
     fail(directive, f"{what} must be true or false, not {text!r}", plugin)
+
+
+def listen_address(directive: Directive, plugin: str | None = None) -> str | None:
+    """The directive's ADDRESS argument, HOST:PORT as Go's ``net.SplitHostPort`` wants it.
+
+    health, ready and prometheus refuse an address without a port (``localhost``)
+    or with bare IPv6 colons (``::1:8080``), as CoreDNS does; None when not given.
+    """
+    if not directive.args:
+        return None
+    address = directive.args[0]
+    if address.startswith("["):
+        close = address.find("]")
+        if close < 0:
+            fail(directive, f"address {address}: missing ']' in address", plugin)
+        if not address[close + 1 :].startswith(":"):
+            fail(directive, f"address {address}: missing port in address", plugin)
+    elif ":" not in address:
+        fail(directive, f"address {address}: missing port in address", plugin)
+    elif address.count(":") > 1:
+        fail(directive, f"address {address}: too many colons in address", plugin)
+    return address

@@ -17,8 +17,15 @@ from dataclasses import dataclass
 
 from clusterdns.dns.codes import rcode_label
 from clusterdns.dns.hexdump import hexdump
-from clusterdns.dns.reply import error_reply
-from clusterdns.dns.wire import BADVERS, REFUSED, SERVFAIL, WireError, parse_query
+from clusterdns.dns.reply import error_reply, reject_reply
+from clusterdns.dns.wire import (
+    BADVERS,
+    CLASS_IN,
+    REFUSED,
+    SERVFAIL,
+    WireError,
+    parse_query,
+)
 from clusterdns.plugins.plugin import UNGUARDED, Handler, Plugin, Reply, Request, Seen
 from clusterdns.server.stats import CellKey, Stats, type_label
 
@@ -26,6 +33,10 @@ log = logging.getLogger("clusterdns.server")
 
 MEMO_CAPACITY = 100_000
 DROPPED_ZONE = "dropped"  # the zone label of a query no server block took (CoreDNS vars.Dropped)
+TYPE_DS = 43
+# Plugins whose presence on a listener lets queries of classes other than IN
+# through (CoreDNS core/dnsserver/server.go EnableChaos); the rest are REFUSED.
+ENABLE_CHAOS = frozenset(("chaos", "forward", "proxy"))
 
 
 @dataclass
@@ -39,6 +50,8 @@ class Block:
     stacktrace: bool = False
     #: plugins that see every query and reply of the block (``Plugin.taps_queries``)
     taps: tuple[Plugin, ...] = ()
+    #: the block has a plugin of ``ENABLE_CHAOS``: the listener serves every class
+    any_class: bool = False
 
 
 MemoEntry = tuple[bytes, list[float], float, CellKey, list[int], int]
@@ -101,6 +114,8 @@ class Dispatcher:
         self.server = server_label
         self.stats = stats
         self.blocks: dict[str, Block] = {}
+        #: queries of a class other than IN are served (else REFUSED), see ``ENABLE_CHAOS``
+        self.any_class = False
         self.udp_memo = Memo()
         self.tcp_memo = Memo()
         #: zone -> the taps of its block, for the memo path; empty when nothing taps,
@@ -110,6 +125,7 @@ class Dispatcher:
     def set_blocks(self, blocks: Iterable[Block]) -> None:
         """Swap in a new routing table (start and reload); old memo entries go."""
         self.blocks = {block.zone: block for block in blocks}
+        self.any_class = any(block.any_class for block in self.blocks.values())
         self.tapped = {zone: _hooks(b.taps) for zone, b in self.blocks.items() if b.taps}
         self.invalidate()
 
@@ -149,6 +165,20 @@ class Dispatcher:
                 return None
             name = name.split(".", 1)[1] or "."
 
+    def route_ds(self, name: str) -> Block | None:
+        """The block for a DS query: the topmost zone other than the root that holds ``name``.
+
+        A DS record lives in the parent of its zone, so CoreDNS keeps looking
+        past the first zone that matches and takes the last one (the shortest)
+        before the root; with none, the root zone's block.
+        """
+        blocks = self.blocks
+        found = None
+        while name != ".":
+            found = blocks.get(name, found)
+            name = name.split(".", 1)[1] or "."
+        return found if found is not None else blocks.get(".")
+
     async def resolve(
         self,
         data: bytes,
@@ -166,14 +196,19 @@ class Dispatcher:
             if exc.rcode is None:
                 self.stats.drop(self.server, exc.reason)
                 return None
-            wire = error_reply(exc.query, data, exc.rcode)
+            question = exc.query.question if exc.query is not None else b""
+            wire = reject_reply(data, exc.rcode, question)
             self._count(exc.query, "", transport, client, exc.rcode, "", data, wire, received)
+            return wire
+        if query.qclass != CLASS_IN and not self.any_class:
+            wire = error_reply(query, data, REFUSED)
+            self._count(query, "", transport, client, REFUSED, "", data, wire, received)
             return wire
         if query.edns and query.edns_version > 0:
             wire = error_reply(query, data, BADVERS)  # RFC 6891 6.1.3
             self._count(query, "", transport, client, BADVERS, "", data, wire, received)
             return wire
-        block = self.route(query.name)
+        block = self.route(query.name) if query.qtype != TYPE_DS else self.route_ds(query.name)
         if block is None:
             wire = error_reply(query, data, REFUSED)
             self._count(query, "", transport, client, REFUSED, "", data, wire, received)

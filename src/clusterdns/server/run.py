@@ -88,8 +88,8 @@ def version_text() -> str:
 
 def print_banner(server: Server) -> None:
     for block in server.blocks:
-        for zone in block.zones:
-            print(f"{zone}:{block.port}")
+        for zone, port in block.addresses:
+            print(f"{zone}:{port}")
     print(version_text())
     for host, port in server.addresses():
         print(f"Try: dig @{host} -p {port} kubernetes.default.svc.cluster.local")

@@ -18,15 +18,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from clusterdns.corefile import ServerBlock, parse, parse_server_key
+from clusterdns.corefile import ServerBlock, block_addresses, parse
 from clusterdns.corefile.files import glob_files, read_text
 from clusterdns.corefile.model import Directive
 from clusterdns.dns.names import split_host_port
-from clusterdns.dns.wire import SERVFAIL
+from clusterdns.dns.wire import REFUSED, SERVFAIL
 from clusterdns.errors import ConfigError
 from clusterdns.plugins import registry
 from clusterdns.plugins.plugin import Handler, Plugin, Reply, Request, Route, SetupContext
-from clusterdns.server.dispatch import DROPPED_ZONE, Block, Dispatcher
+from clusterdns.server.dispatch import DROPPED_ZONE, ENABLE_CHAOS, Block, Dispatcher
 from clusterdns.server.http import HTTPEndpoint
 from clusterdns.server.listeners import TCPServer, UDPListener
 from clusterdns.server.stats import Collector, Stats
@@ -41,11 +41,18 @@ class PlannedBlock:
     """A server block set up but not yet serving: its plugins and where it listens."""
 
     zones: tuple[str, ...]
+    #: the port of the block's first key: the one its plugins see (CoreDNS sets plugins
+    #: up once, for the first key's config)
     port: int
     hosts: tuple[str, ...]
     plugins: tuple[Plugin, ...]
     handler: Handler
     memo_safe: bool
+    #: (zone, port) of every key, in key order; keys of one block may name different ports
+    addresses: tuple[tuple[str, int], ...] = ()
+    #: where the block starts, for errors about its keys
+    file: str = ""
+    line: int = 0
     #: a ``prometheus`` plugin asked for this block's queries to be exported
     metered: bool = False
     #: ``errors { stacktrace }``: a handler's exception is logged with its traceback
@@ -72,6 +79,12 @@ class Listener:
 async def _no_next(request: Request) -> Reply:
     # CoreDNS: "no next plugin found" is a SERVFAIL written by the server.
     return Reply.unanswered(SERVFAIL, "", f"no next plugin found for {request.name}")
+
+
+async def _no_chain(request: Request) -> Reply:
+    # CoreDNS core/dnsserver/server.go: a zone whose block has no plugin that
+    # serves queries (only health, ready, bind, ...) is answered REFUSED.
+    return Reply.unanswered(REFUSED)
 
 
 def chain(plugins: Iterable[Plugin]) -> Handler:
@@ -144,17 +157,26 @@ class Server:
         return planned
 
     def _plan_block(self, block: ServerBlock) -> PlannedBlock:
-        addresses = [a for key in block.keys for a in parse_server_key(key, self.default_port)]
-        ports = {a.port if a.port is not None else self.default_port for a in addresses}
-        if len(ports) != 1:
-            raise ConfigError(
-                "all keys of a server block must use one port", file=block.file, line=block.line
-            )
-        port = ports.pop()
-        zones = tuple(dict.fromkeys(a.zone for a in addresses))
+        placed: list[tuple[str, int]] = []
+        for address in block_addresses(block, self.default_port):
+            if address.scheme != "dns":
+                raise ConfigError(
+                    f"server key {address.key!r}: {address.scheme}:// is not served by "
+                    "clusterdns (plain DNS over UDP and TCP only); use dns:// or no scheme",
+                    file=block.file,
+                    line=block.line,
+                )
+            port = address.port if address.port is not None else self.default_port
+            placed.append((address.zone, port))
+        # CoreDNS (core/dnsserver/register.go): each key is a config of its own, with its
+        # own port; the plugins are set up once, with the first key's config.
+        zones = tuple(dict.fromkeys(zone for zone, _ in placed))
+        port = placed[0][1]
         self._check_directives(block)
         ordered = sorted(block.directives, key=lambda d: registry.position(d.name))
-        planned = PlannedBlock(zones, port, ("",), (), _no_next, True)
+        planned = PlannedBlock(
+            zones, port, ("",), (), _no_next, True, tuple(placed), block.file, block.line
+        )
 
         def meter() -> None:
             planned.metered = True
@@ -198,7 +220,7 @@ class Server:
         in_chain = [p for p in plugins if p.handles_queries]
         planned.hosts = listen or ("",)
         planned.plugins = tuple(plugins)
-        planned.handler = chain(in_chain)
+        planned.handler = chain(in_chain) if in_chain else _no_chain
         planned.memo_safe = all(p.memo_safe for p in in_chain)
         return planned
 
@@ -222,17 +244,38 @@ class Server:
             seen.setdefault(directive.name, directive.line)
 
     def _check_duplicates(self, planned: list[PlannedBlock]) -> None:
-        seen: set[tuple[str, str, int]] = set()
+        """Each zone once per address and port, as CoreDNS's zoneOverlap checks it.
+
+        A zone served on a port without ``bind`` (every address) also overlaps the
+        same zone and port bound to one address, in either order
+        (core/dnsserver/address.go registerAndCheck).
+        """
+        registered: set[tuple[str, str, int]] = set()
+        unbound: dict[tuple[str, int], tuple[str, str, int]] = {}
         for block in planned:
-            for host in block.hosts:
-                for zone in block.zones:
-                    key = (host, zone, block.port)
-                    if key in seen:
+            for zone, port in block.addresses:
+                for host in block.hosts:
+                    key = (zone, host, port)
+                    problem = ""
+                    if key in registered:
+                        problem = "it is already defined"
+                    elif (zone, port) in unbound:
+                        if not host:
+                            problem = "zone overlap listener capacity with " + _zone_addr(
+                                *unbound[(zone, port)]
+                            )
+                        elif (zone, "", port) in registered:
+                            problem = "zone overlap listener capacity with " + _zone_addr(
+                                zone, "", port
+                            )
+                    if problem:
                         raise ConfigError(
-                            f"cannot serve dns://{zone}:{block.port} - it is already defined",
-                            file=self.filename,
+                            f"cannot serve {_zone_addr(*key)} - {problem}",
+                            file=block.file or self.filename,
+                            line=block.line,
                         )
-                    seen.add(key)
+                    registered.add(key)
+                    unbound[(zone, port)] = key
 
     # -- running -----------------------------------------------------------
 
@@ -251,17 +294,20 @@ class Server:
         async with self._swap:
             wanted: dict[tuple[str, int], list[Block]] = {}
             for block in planned:
+                taps = tuple(p for p in block.plugins if p.taps_queries)
+                any_class = any(p.name in ENABLE_CHAOS for p in block.plugins)
                 for host in block.hosts:
-                    wanted.setdefault((host, block.port), []).extend(
-                        Block(
-                            zone,
-                            block.handler,
-                            block.memo_safe,
-                            block.stacktrace,
-                            tuple(p for p in block.plugins if p.taps_queries),
+                    for zone, port in block.addresses:
+                        wanted.setdefault((host, port), []).append(
+                            Block(
+                                zone,
+                                block.handler,
+                                block.memo_safe,
+                                block.stacktrace,
+                                taps,
+                                any_class,
+                            )
                         )
-                        for zone in block.zones
-                    )
             opened: list[tuple[str, int]] = []
             try:
                 for key in wanted:
@@ -270,7 +316,9 @@ class Server:
                         opened.append(key)
                 for block in planned:
                     block.dispatchers = [
-                        self.listeners[(h, block.port)].dispatcher for h in block.hosts
+                        self.listeners[(h, port)].dispatcher
+                        for h in block.hosts
+                        for port in dict.fromkeys(port for _, port in block.addresses)
                     ]
                 await _start_all([p for b in planned for p in b.plugins])
             except BaseException:
@@ -285,18 +333,15 @@ class Server:
             for block in planned:
                 for plugin in block.plugins:
                     plugin.serving()
-            self._metered = {
-                (dispatcher.server, zone)
-                for block in planned
-                if block.metered
-                for dispatcher in block.dispatchers
-                for zone in (*block.zones, DROPPED_ZONE)
-            }
+            self._metered = set()
             for block in planned:
-                for dispatcher in block.dispatchers:
-                    for zone in block.zones:
+                for host in block.hosts:
+                    for zone, port in block.addresses:
+                        server = self.listeners[(host, port)].dispatcher.server
+                        if block.metered:
+                            self._metered |= {(server, zone), (server, DROPPED_ZONE)}
                         for plugin in block.plugins:
-                            self.stats.plugins_enabled.add((dispatcher.server, zone, plugin.name))
+                            self.stats.plugins_enabled.add((server, zone, plugin.name))
             for key in [k for k in self.listeners if k not in wanted]:
                 await self._close_listener(self.listeners.pop(key))
             await asyncio.gather(*(p.stop() for b in old_blocks for p in b.plugins))
@@ -403,6 +448,11 @@ async def _start_all(plugins: list[Plugin]) -> None:
     if failed:
         await asyncio.gather(*(p.stop() for p in plugins), return_exceptions=True)
         raise failed[0]
+
+
+def _zone_addr(zone: str, host: str, port: int) -> str:
+    """CoreDNS's zoneAddr text: ``dns://example.org.:53``, `` on 127.0.0.1`` when bound."""
+    return f"dns://{zone}:{port}" + (f" on {host}" if host else "")
 
 
 def server_label(host: str, port: int) -> str:

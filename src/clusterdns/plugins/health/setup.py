@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from clusterdns.corefile.model import Directive
-from clusterdns.plugins.args import fail, max_args, parse_duration
+from clusterdns.plugins.args import fail, listen_address, max_args, parse_duration
 from clusterdns.plugins.plugin import Host, Plugin, SetupContext
 
 DEFAULT_ADDRESS = ":8080"
@@ -52,5 +52,5 @@ def setup(directive: Directive, ctx: SetupContext) -> Plugin:
         if len(option.args) != 1:
             fail(option, "lameduck needs one duration", "health")
         lameduck = parse_duration(option.args[0], option, "health")
-    address = directive.args[0] if directive.args else DEFAULT_ADDRESS
+    address = listen_address(directive) or DEFAULT_ADDRESS
     return Health(address, lameduck, ctx.host)

@@ -79,7 +79,9 @@ class Loop(Plugin):
 
     @property
     def address(self) -> str:
-        return f"{self.host}:{self.port}" if self.host else f":{self.port}"
+        # Go's net.JoinHostPort, as CoreDNS builds it: an IPv6 host in brackets.
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
 
     async def serve(self, request: Request, next: Handler) -> Reply:
         query = request.query

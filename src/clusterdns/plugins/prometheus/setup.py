@@ -6,7 +6,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from clusterdns.corefile.model import Directive
-from clusterdns.plugins.args import max_args, no_block
+from clusterdns.plugins.args import listen_address, max_args, no_block
 from clusterdns.plugins.plugin import Host, Plugin, SetupContext
 
 DEFAULT_ADDRESS = "localhost:9153"
@@ -44,7 +44,7 @@ class Prometheus(Plugin):
 def setup(directive: Directive, ctx: SetupContext) -> Plugin:
     max_args(directive, 1)
     no_block(directive)
-    address = directive.args[0] if directive.args else DEFAULT_ADDRESS
+    address = listen_address(directive) or DEFAULT_ADDRESS
     if address.startswith("localhost"):
         address = "127.0.0.1" + address[len("localhost") :]
     ctx.meter()

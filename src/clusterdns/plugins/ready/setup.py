@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from clusterdns.corefile.model import Directive
-from clusterdns.plugins.args import fail, max_args
+from clusterdns.plugins.args import fail, listen_address, max_args
 from clusterdns.plugins.plugin import Host, Plugin, SetupContext
 
 DEFAULT_ADDRESS = ":8181"
@@ -79,5 +79,5 @@ def setup(directive: Directive, ctx: SetupContext) -> Plugin:
         if option.args[0] not in (UNTIL_READY, CONTINUOUSLY):
             fail(option, f"monitor type '{option.args[0]}' not supported", "ready")
         monitor = option.args[0]
-    address = directive.args[0] if directive.args else DEFAULT_ADDRESS
+    address = listen_address(directive) or DEFAULT_ADDRESS
     return Ready(address, monitor, ctx.host, ctx.block_plugins)
