@@ -162,10 +162,12 @@ class Plugin:
         transport: str,
         local: str,
         received: float,
+        sent: float,
         server: str,
         zone: str,
     ) -> None:
-        """A memo hit: query and reply at once (only when ``taps_queries``).
+        """A memo hit: query and reply at once (only when ``taps_queries``); ``received``
+        and ``sent`` are perf_counter times of the query's arrival and the reply's write.
 
         The default shows it to ``tap_query`` and ``tap_reply``; a tap on the
         hot path (dnstap) overrides it to skip building a ``Seen``.

@@ -95,7 +95,7 @@ class Memo:
         self.entries.clear()
 
 
-TapHit = Callable[[bytes, bytes, tuple[str, int], str, str, float, str, str], None]
+TapHit = Callable[[bytes, bytes, tuple[str, int], str, str, float, float, str, str], None]
 
 
 def _hooks(plugins: tuple[Plugin, ...]) -> tuple[TapHit, ...]:
@@ -138,6 +138,7 @@ class Dispatcher:
         transport: str,
         local: str,
         received: float,
+        sent: float,
     ) -> None:
         """Show a memo hit to the taps of its block: the query, then the reply."""
         zone = entry[3].zone
@@ -146,7 +147,7 @@ class Dispatcher:
             return
         try:
             for tap_hit in taps:
-                tap_hit(data, wire, client, transport, local, received, self.server, zone)
+                tap_hit(data, wire, client, transport, local, received, sent, self.server, zone)
         except Exception:
             log.exception("a tap of %s failed", zone)
 

@@ -46,9 +46,10 @@ class UDPListener(asyncio.DatagramProtocol):
         if entry is not None and start < entry[2] and entry[4][0] == entry[5]:
             reply = data[:2] + entry[0]
             self.transport.sendto(reply, addr)  # type: ignore[union-attr]
+            sent = perf_counter()
             if self.dispatcher.tapped:
-                self.dispatcher.tap_memo(entry, data, reply, addr, "udp", self.local, start)
-            spent = perf_counter() - start
+                self.dispatcher.tap_memo(entry, data, reply, addr, "udp", self.local, start, sent)
+            spent = sent - start
             if spent < FAST:
                 cell = entry[1]
                 cell[0] += 1
@@ -153,9 +154,12 @@ class TCPConnection(asyncio.Protocol):
         if entry is not None and start < entry[2] and entry[4][0] == entry[5]:
             reply = message[:2] + entry[0]
             self._write(reply)
+            sent = perf_counter()
             if self.dispatcher.tapped:
-                self.dispatcher.tap_memo(entry, message, reply, self.peer, "tcp", self.local, start)
-            self.dispatcher.stats.observe(entry[3], perf_counter() - start)
+                self.dispatcher.tap_memo(
+                    entry, message, reply, self.peer, "tcp", self.local, start, sent
+                )
+            self.dispatcher.stats.observe(entry[3], sent - start)
             return
         if self.in_flight >= MAX_TCP_QUERIES_IN_FLIGHT:
             self.dispatcher.stats.drop(self.dispatcher.server, "tcp queue full")

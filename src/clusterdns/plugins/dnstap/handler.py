@@ -304,10 +304,11 @@ class Dnstap(Plugin):
         transport: str,
         local: str,
         received: float,
+        sent: float,
         server: str,
         zone: str,
     ) -> None:
-        exchange = (data, wire, client, transport, local, received, time.perf_counter())
+        exchange = (data, wire, client, transport, local, received, sent)
         for output in self.outputs:
             output.put_exchange(exchange)
 

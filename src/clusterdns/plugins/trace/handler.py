@@ -161,6 +161,7 @@ class Trace(Plugin):
         transport: str,
         local: str,
         received: float,
+        sent: float,
         server: str,
         zone: str,
     ) -> None:
