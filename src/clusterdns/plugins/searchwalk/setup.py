@@ -130,15 +130,31 @@ class SearchWalk(Plugin):
             TOP_COLLECTOR.plugins.remove(self)
 
     def tap_reply(self, seen: Seen, wire: bytes, rcode: int) -> None:
-        client = seen.client[0]
+        self._observe(seen.data, seen.client[0], rcode, seen.received)
+
+    def tap_hit(
+        self,
+        data: bytes,
+        wire: bytes,
+        client: tuple[str, int],
+        transport: str,
+        local: str,
+        received: float,
+        sent: float,
+        server: str,
+        zone: str,
+    ) -> None:
+        self._observe(data, client[0], wire[3] & 0xF, received)
+
+    def _observe(self, data: bytes, client: str, rcode: int, received: float) -> None:
         if rcode != NXDOMAIN and client not in self.tracker.clients:
             return  # the common case: an answer for a client with no walk under way
         try:
-            name = parse_query(seen.data).name
+            name = parse_query(data).name
         except WireError:
             return
         namespace = self.pod_namespace(client)
-        for walk in self.tracker.observe(client, name, rcode, seen.received, namespace):
+        for walk in self.tracker.observe(client, name, rcode, received, namespace):
             label = self._label(walk.namespace, bool(namespace))
             QUERIES.labels(label).inc(walk.queries)
             if walk.wasted:
