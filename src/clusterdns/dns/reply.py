@@ -150,16 +150,26 @@ def _zone_as_asked(query: Query, answer: Answer) -> bytes:
 
 
 def _fit(query: Query, answer: Answer, body: bytes, opt: bytes) -> bytes:
-    """The leading records of ``answer`` that fit the client's UDP size, with TC set.
+    counts = (answer.ancount, answer.nscount, answer.arcount)
+    return fit_udp(query, reply_flags(query, answer.flags), counts, body, opt)
 
-    Cutting the body after a whole record keeps every compression pointer
-    valid: a pointer only ever refers to bytes before it.
+
+def fit_udp(
+    query: Query, flags: int, counts: tuple[int, int, int], body: bytes, opt: bytes
+) -> bytes:
+    """The leading records of ``body`` that fit the client's UDP size, with TC set.
+
+    As miekg/dns ``Msg.Truncate`` (CoreDNS's scrub): answer, then authority,
+    then additional, up to the first record that does not fit; the OPT stays.
+    ``flags`` are the reply's header flags.  Cutting the body after a whole
+    record keeps every compression pointer valid: a pointer only ever refers
+    to bytes before it.
     """
     question = query.data[12 : query.question_end]
     room = query.max_udp_payload() - 12 - len(question) - len(opt)
     kept = [0, 0, 0]
     end = 0
-    for section, count in enumerate((answer.ancount, answer.nscount, answer.arcount)):
+    for section, count in enumerate(counts):
         while kept[section] < count:
             after = _record_end(body, end)
             if after > room:
@@ -168,15 +178,41 @@ def _fit(query: Query, answer: Answer, body: bytes, opt: bytes) -> bytes:
             kept[section] += 1
         if kept[section] < count:
             break  # the first record that does not fit ends the reply
-    header = _HEADER.pack(
-        query.id,
-        reply_flags(query, answer.flags) | TC,
-        1,
-        kept[0],
-        kept[1],
-        kept[2] + bool(opt),
-    )
+    header = _HEADER.pack(query.id, flags | TC, 1, kept[0], kept[1], kept[2] + bool(opt))
     return header + question + body[:end] + opt
+
+
+def shrink_to_fit(query: Query, wire: bytes) -> bytes:
+    """A whole reply to ``query`` (its question as the query's) cut to the client's UDP size.
+
+    The reply's own OPT, when it is the last record, is replaced by the one
+    ``reply_opt`` echoes; a reply whose records cannot be walked, or with an OPT
+    elsewhere, becomes the bare truncated reply.
+    """
+    flags = int.from_bytes(wire[2:4], "big")
+    ancount, nscount, arcount = struct.unpack_from(">HHH", wire, 6)
+    body = wire[query.question_end :]
+    end = 0
+    last = 0
+    for _ in range(ancount + nscount + arcount):
+        last, end = end, _record_end(body, end)
+        if end > len(body):
+            return truncated(query, flags & ~(QR | OPCODE_MASK | RD | CD | TC))
+    if arcount and _RDLENGTH.unpack_from(body, skip_name(body, last))[0] == TYPE_OPT:
+        body, arcount = body[:last], arcount - 1
+    elif _has_opt(body, ancount + nscount + arcount):
+        return truncated(query, flags & ~(QR | OPCODE_MASK | RD | CD | TC))
+    return fit_udp(query, flags, (ancount, nscount, arcount), body, reply_opt(query))
+
+
+def _has_opt(body: bytes, records: int) -> bool:
+    offset = 0
+    for _ in range(records):
+        name_end = skip_name(body, offset)
+        if _RDLENGTH.unpack_from(body, name_end)[0] == TYPE_OPT:
+            return True
+        offset = _record_end(body, offset)
+    return False
 
 
 def _record_end(body: bytes, offset: int) -> int:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from clusterdns.dns.names import in_zones
-from clusterdns.dns.reply import opt_record, reply_flags, truncated
+from clusterdns.dns.reply import fit_udp, reply_flags, reply_opt
 from clusterdns.dns.wire import (
     AA,
     AD,
@@ -439,18 +439,20 @@ class Cache(Plugin):
         if entry.flags & AD and (query.do or query.flags & AD):
             flags |= AD  # RFC 6840 5.7-5.8: keep AD only for a client that asked
         stored = entry.stored
+        opt = reply_opt(query)
         header = _HEADER.pack(
             query.id,
             reply_flags(query, flags),
             1,
             stored.ancount,
             stored.nscount,
-            stored.arcount + query.edns,
+            stored.arcount + bool(opt),
         )
         body = with_ttl(stored, max(ttl, 0))
-        wire = header + query.question + body + (opt_record(query.do) if query.edns else b"")
+        wire = header + query.question + body + opt
         if request.udp and len(wire) > query.max_udp_payload():
-            return truncated(query, flags)
+            counts = (stored.ancount, stored.nscount, stored.arcount)
+            return fit_udp(query, reply_flags(query, flags), counts, body, opt)
         return wire
 
     # -- prefetch ----------------------------------------------------------

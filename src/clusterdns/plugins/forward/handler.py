@@ -10,8 +10,8 @@ import time
 
 from clusterdns.dns.hexdump import hexdump
 from clusterdns.dns.names import in_zones, is_subdomain
-from clusterdns.dns.reply import opt_record, patch_reply, reply_flags
-from clusterdns.dns.wire import AA, AD, FORMERR, RA, REFUSED, SERVFAIL, TC, Query
+from clusterdns.dns.reply import patch_reply, shrink_to_fit
+from clusterdns.dns.wire import FORMERR, REFUSED, SERVFAIL, TC, Query
 from clusterdns.plugins.forward import metrics, policy
 from clusterdns.plugins.forward.setup import ForwardConfig
 from clusterdns.plugins.forward.upstream import Options, Upstream, UpstreamError, same_question
@@ -198,16 +198,8 @@ class Forward(Plugin):
 
 
 def to_client(wire: bytes, query: Query, udp: bool) -> bytes:
-    """The upstream's reply with the client's ID and question case; TC when it does not fit UDP."""
+    """The upstream's reply with the client's ID and question case, cut to fit UDP (TC set)."""
     reply = patch_reply(wire, query)
     if udp and len(reply) > query.max_udp_payload():
-        flags = int.from_bytes(wire[2:4], "big") & (AA | RA | AD | 0xF)
-        header = query.data[:2] + (reply_flags(query, flags) | TC).to_bytes(2, "big")
-        counts = (
-            (1).to_bytes(2, "big")
-            + b"\x00\x00\x00\x00"
-            + (b"\x00\x01" if query.edns else b"\x00\x00")
-        )
-        opt = opt_record(query.do) if query.edns else b""
-        return header + counts + query.question + opt
+        return shrink_to_fit(query, reply)
     return reply

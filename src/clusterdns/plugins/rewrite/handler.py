@@ -25,8 +25,8 @@ import dns.name
 import dns.rdataclass
 import dns.rdatatype
 
-from clusterdns.dns.reply import error_reply, truncated
-from clusterdns.dns.wire import AA, SERVFAIL, Query, WireError, parse_query
+from clusterdns.dns.reply import error_reply, shrink_to_fit
+from clusterdns.dns.wire import SERVFAIL, Query, WireError, parse_query
 from clusterdns.plugins.plugin import Handler, Plugin, Reply, Request
 from clusterdns.plugins.rewrite.rules import (
     STOP,
@@ -177,9 +177,7 @@ def _fix_reply(
     if not query.edns and message.opt is not None:
         message.use_edns(False)  # an OPT only for clients that sent one (RFC 6891 7)
     rcode = message.rcode()
-    limit = query.max_udp_payload() if udp else 65535
-    try:
-        return message.to_wire(max_size=limit), rcode
-    except dns.exception.TooBig:
-        aa = AA if message.flags & AA else 0
-        return truncated(query, aa | (rcode & 0xF)), rcode
+    wire = message.to_wire(max_size=65535)
+    if udp and len(wire) > query.max_udp_payload():
+        return shrink_to_fit(query, wire), rcode
+    return wire, rcode
