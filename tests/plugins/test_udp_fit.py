@@ -88,3 +88,25 @@ def test_rewrite_keeps_what_fits() -> None:
     ):
         assert_cut_to_512(ask(srv.port, "big.example."))
         assert up.seen == [("tcp", "real.example.", "A")]
+
+
+def opt_answer(query: dns.message.Message, transport: str) -> dns.message.Message:
+    """One A record; the upstream's OPT says 1400 bytes and sets DO only when asked."""
+    reply = dns.message.make_response(query)
+    reply.answer.append(dns.rrset.from_text(query.question[0].name, 60, "IN", "A", "10.0.0.1"))
+    if query.edns >= 0:
+        reply.use_edns(0, query.ednsflags & dns.flags.DO, payload=1400)
+    return reply
+
+
+def test_forwarded_reply_opt_reflects_the_clients_query() -> None:
+    """request.SizeAndDo: the reply's OPT carries the client's UDP size, version 0, and DO
+    when the client set it; a client without EDNS gets no OPT."""
+    with started(opt_answer) as up, running(corefile(f"forward . {up.address}")) as srv:
+        plain = ask(srv.port, "a.example.")
+        assert plain.edns < 0
+        sized = ask(srv.port, "b.example.", edns=3000)
+        assert (sized.edns, sized.payload, sized.ednsflags & dns.flags.DO) == (0, 3000, 0)
+        query = dns.message.make_query("c.example.", "A", want_dnssec=True, payload=2000)
+        signed = dns.query.udp(query, "127.0.0.1", port=srv.port, timeout=3)
+        assert (signed.payload, signed.ednsflags & dns.flags.DO) == (2000, dns.flags.DO)

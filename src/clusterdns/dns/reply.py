@@ -205,6 +205,34 @@ def shrink_to_fit(query: Query, wire: bytes) -> bytes:
     return fit_udp(query, flags, (ancount, nscount, arcount), body, reply_opt(query))
 
 
+def mirror_opt(query: Query, wire: bytes) -> bytes:
+    """Another server's reply with its OPT made to reflect ``query`` (CoreDNS's SizeAndDo).
+
+    For a query with EDNS: the reply's OPT, when it is the last record, gets the
+    query's UDP size, version 0, its flags cleared but DO kept, and DO set when
+    the query had it; a reply without one gets ``reply_opt``.  A reply to a query
+    without EDNS, or one that cannot be walked, is returned as it is.
+    """
+    if not query.edns:
+        return wire
+    ancount, nscount, arcount = struct.unpack_from(">HHH", wire, 6)
+    offset = last = query.question_end
+    for _ in range(ancount + nscount + arcount):
+        last, offset = offset, _record_end(wire, offset)
+        if offset > len(wire):
+            return wire
+    if arcount:
+        at = skip_name(wire, last)
+        if _RDLENGTH.unpack_from(wire, at)[0] == TYPE_OPT:
+            flags = _RDLENGTH.unpack_from(wire, at + 6)[0] & 0x8000
+            if query.do:
+                flags |= 0x8000
+            patched = struct.pack(">HBBH", query.udp_size, 0, 0, flags)
+            return wire[: at + 2] + patched + wire[at + 8 :]
+    header = wire[:10] + struct.pack(">H", arcount + 1)
+    return header + wire[12:] + reply_opt(query)
+
+
 def _has_opt(body: bytes, records: int) -> bool:
     offset = 0
     for _ in range(records):

@@ -10,7 +10,7 @@ import time
 
 from clusterdns.dns.hexdump import hexdump
 from clusterdns.dns.names import in_zones, is_subdomain
-from clusterdns.dns.reply import patch_reply, shrink_to_fit
+from clusterdns.dns.reply import mirror_opt, patch_reply, shrink_to_fit
 from clusterdns.dns.wire import FORMERR, REFUSED, SERVFAIL, TC, Query
 from clusterdns.plugins.forward import metrics, policy
 from clusterdns.plugins.forward.setup import ForwardConfig
@@ -198,8 +198,8 @@ class Forward(Plugin):
 
 
 def to_client(wire: bytes, query: Query, udp: bool) -> bytes:
-    """The upstream's reply with the client's ID and question case, cut to fit UDP (TC set)."""
-    reply = patch_reply(wire, query)
+    """The upstream's reply with the client's ID, question case and OPT, cut to fit UDP."""
+    reply = mirror_opt(query, patch_reply(wire, query))
     if udp and len(reply) > query.max_udp_payload():
         return shrink_to_fit(query, reply)
     return reply
