@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from clusterdns.corefile import parse as parse_corefile
@@ -245,3 +247,28 @@ def test_loop_is_not_needed_without_forward() -> None:
 def test_cache_floor_below_ttl_is_quiet() -> None:
     text = ".:53 {\n    kubernetes cluster.local {\n        ttl 1\n    }\n    cache {\n        success 100 30 1\n    }\n}\n"
     assert _findings(text, None)["corefile-cache-ttl"] is Severity.OK
+
+
+def test_seed_003_node_cache_forwarding_to_the_ip_it_binds_is_an_error() -> None:
+    """Seed 003's rendered Corefile binds 10.96.0.10 and forwards to 10.96.0.10: a loop."""
+    text = (Path(__file__).parent.parent / "nodecache" / "seed003.Corefile").read_text()
+    found = checks.check_forward_to_self(parse_corefile(text, "Corefile"))
+    assert found and all(f.severity is Severity.ERROR for f in found)
+    assert "forward to 10.96.0.10 sends queries back" in found[0].title
+
+
+@pytest.mark.parametrize(
+    ("text", "severity"),
+    [
+        (".:53 {\n bind 169.254.20.10 10.96.0.10\n forward . 10.96.0.11\n}\n", Severity.OK),
+        (".:53 {\n bind 169.254.20.10\n forward . 10.96.0.10:53\n}\n", Severity.OK),
+        (".:1053 {\n forward . 127.0.0.1:1053\n}\n", Severity.ERROR),  # no bind: every address
+        (".:1053 {\n forward . 127.0.0.1\n}\n", Severity.OK),  # port 53, not 1053
+        (".:53 {\n bind 10.0.0.1\n forward . dns://10.0.0.1\n}\n", Severity.ERROR),
+        (".:53 {\n bind 10.0.0.1\n forward . tls://10.0.0.1\n}\n", None),  # not plain DNS
+        ("a.:53 {\n bind 10.0.0.1\n}\nb.:53 {\n forward . 10.0.0.1\n}\n", Severity.ERROR),
+    ],
+)
+def test_forward_to_self(text: str, severity: Severity | None) -> None:
+    found = checks.check_forward_to_self(parse_corefile(text, "Corefile"))
+    assert [f.severity for f in found] == ([] if severity is None else [severity])

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from clusterdns.corefile.keys import block_addresses
 from clusterdns.corefile.model import Directive, ServerBlock
-from clusterdns.dns.names import absolute, is_subdomain
+from clusterdns.dns.names import absolute, is_subdomain, split_ip_port
 from clusterdns.doctor.findings import Finding, Severity
 from clusterdns.errors import ClusterDNSError
 from clusterdns.resolver.resolvconf import Effective, Libc, ResolvConf
@@ -374,6 +374,81 @@ def check_forward_loop(blocks: Sequence[ServerBlock], host: ResolvConf | None) -
     return out
 
 
+def _listen(block: ServerBlock) -> tuple[int, tuple[str, ...]]:
+    """The block's port and the IPs its ``bind`` names (empty: every address)."""
+    try:
+        ports = [a.port for a in block_addresses(block, 53) if a.port]
+    except ClusterDNSError:
+        ports = []
+    ips: list[str] = []
+    for d in block.directives:
+        if d.name == "bind":
+            words = list(d.args)
+            if "except" in words:
+                words = words[: words.index("except")]
+            ips += [w for w in words if _is_ip(w)]
+    return (ports[0] if ports else 53), tuple(ips)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _forward_targets(d: Directive) -> list[tuple[str, str, int]]:
+    """(as written, IP, port) of each plain-DNS upstream of a ``forward`` line."""
+    out = []
+    for to in d.args[1:]:
+        bare = to.removeprefix("dns://")
+        if "://" in bare:
+            continue  # tls:// goes to port 853 with TLS: never this server's plain port
+        try:
+            ip, port = split_ip_port(bare, 53)
+        except ValueError:
+            continue  # a resolv.conf path: check_forward_loop looks at those
+        out.append((to, ip, port))
+    return out
+
+
+def check_forward_to_self(blocks: Sequence[ServerBlock]) -> list[Finding]:
+    """``forward`` to an address and port this same Corefile listens on: every query loops.
+
+    Seed 003's node-local-dns Corefile is the classic case: __PILLAR__CLUSTER__DNS__
+    filled with the kube-dns service IP, which the cache also binds (iptables mode), so
+    the cache forwards to itself instead of to CoreDNS.
+    """
+    check = "corefile-forward-self"
+    listening = [(_listen(b), b) for b in blocks]
+    out: list[Finding] = []
+    targets = 0
+    for block in blocks:
+        for d in block.directives:
+            if d.name != "forward":
+                continue
+            for to, ip, port in _forward_targets(d):
+                targets += 1
+                for (bport, ips), other in listening:
+                    mine = ip in ips if ips else ipaddress.ip_address(ip).is_loopback
+                    if port == bport and mine:
+                        out.append(Finding(
+                            check, Severity.ERROR,
+                            f"{_where(d)}: forward to {to} sends queries back to this server",
+                            f"the block at {_where(other)} listens on {ip}:{port}"
+                            + (" (bind)" if ips else " (every address)"),
+                            "forward to the real upstream: for node-local-dns, the kube-dns-upstream "
+                            "service's ClusterIP (leave __PILLAR__CLUSTER__DNS__ to node-cache), "
+                            "and bind the kube-dns IP only in iptables mode",
+                        ))  # fmt: skip
+                        break
+    if targets and not out:
+        out.append(Finding(check, Severity.OK, "forward upstreams are not this server",
+                           f"{targets} upstream address(es) checked against the bound addresses"))  # fmt: skip
+    return out
+
+
 def check_cache_ttl(blocks: Sequence[ServerBlock]) -> list[Finding]:
     """A cache over the kubernetes zone whose floor exceeds the kubernetes ttl serves stale data."""
     from clusterdns.plugins.cache.setup import parse as parse_cache
@@ -443,5 +518,5 @@ def check_plugins_present(blocks: Sequence[ServerBlock]) -> list[Finding]:
 
 
 def check_corefile(blocks: Sequence[ServerBlock], host: ResolvConf | None) -> list[Finding]:
-    return [*check_forward_loop(blocks, host), *check_cache_ttl(blocks),
-            *check_plugins_present(blocks)]  # fmt: skip
+    return [*check_forward_loop(blocks, host), *check_forward_to_self(blocks),
+            *check_cache_ttl(blocks), *check_plugins_present(blocks)]  # fmt: skip
