@@ -20,16 +20,19 @@ from __future__ import annotations
 
 import dns.edns
 import dns.exception
+import dns.flags
 import dns.message
 import dns.name
 import dns.rdataclass
 import dns.rdatatype
+import dns.rrset
 
 from clusterdns.dns.reply import error_reply, shrink_to_fit
 from clusterdns.dns.wire import SERVFAIL, Query, WireError, parse_query
-from clusterdns.plugins.plugin import Handler, Plugin, Reply, Request
+from clusterdns.plugins.plugin import FOREVER, Handler, Plugin, Reply, Request
 from clusterdns.plugins.rewrite.rules import (
     STOP,
+    CnameTarget,
     RcodeResponse,
     ResponseRule,
     Rule,
@@ -112,6 +115,11 @@ class Rewrite(Plugin):
             if not any(isinstance(r, RcodeResponse) for r in responses):
                 return reply  # the server writes the rcode with the client's question
             wire = error_reply(query, query.data, reply.rcode)
+        for rule in responses:
+            if isinstance(rule, CnameTarget):
+                followed = await _follow_cname(rule, wire, inner, next)
+                if followed is not None:
+                    wire, memo_until = followed[0], min(memo_until, followed[1])
         fixed = _fix_reply(query, wire, responses, request.udp)
         if fixed is None:
             return Reply.unanswered(SERVFAIL, self.name, "unreadable reply after rewrite")
@@ -152,13 +160,81 @@ def _rebuild(query: Query, state: State) -> Query:
         )
     ]
     if state.options is not None:
-        if message.opt is None and state.options:
+        if message.opt is None:
             message.use_edns(0, 0, 4096, options=state.options)  # CoreDNS: SetEdns0(4096, false)
         elif message.opt is not None:
             message.use_edns(
                 message.edns, message.ednsflags, message.payload, options=state.options
             )
     return parse_query(message.to_wire())
+
+
+async def _follow_cname(
+    rule: CnameTarget, wire: bytes, request: Request, next: Handler
+) -> tuple[bytes, float] | None:
+    """The reply with a CNAME target rewritten and the new target's records, as CoreDNS's
+    cname rule does: the CNAMEs up to the rewritten one are kept, the records after it are
+    replaced by what the rest of the chain answers for the new target (same type, TC copied).
+    None when nothing matched or the lookup got no reply: the reply stays as it was."""
+    try:
+        message = dns.message.from_wire(wire, ignore_trailing=True)
+    except dns.exception.DNSException:
+        return None
+    memo_until = FOREVER
+    changed = False
+    for rrset in list(message.answer):
+        if rrset.rdtype != dns.rdatatype.CNAME:
+            continue
+        current = rrset[0].target.to_text()
+        source, target = rule.targets(current)
+        if current != source:
+            continue
+        found = await _lookup(request, target, next)
+        if found is None:
+            continue
+        upstream, until = found
+        memo_until = min(memo_until, until)
+        kept: list[dns.rrset.RRset] = []
+        for cname in message.answer:
+            if cname.rdtype != dns.rdatatype.CNAME:
+                continue
+            if cname[0].target.to_text() == source:
+                renamed = cname[0].replace(target=dns.name.from_text(target))
+                kept.append(dns.rrset.from_rdata(cname.name, cname.ttl, renamed))
+                break
+            kept.append(cname)
+        message.answer = kept + list(upstream.answer)
+        message.flags = (message.flags & ~dns.flags.TC) | (upstream.flags & dns.flags.TC)
+        changed = True
+    if not changed:
+        return None
+    return message.to_wire(max_size=65535), memo_until
+
+
+async def _lookup(
+    request: Request, name: str, next: Handler
+) -> tuple[dns.message.Message, float] | None:
+    """``name`` with the query's type and EDNS, asked of the rest of the chain (CoreDNS asks
+    its upstream, the server itself)."""
+    try:
+        message = dns.message.from_wire(request.query.data)
+        question = message.question[0]
+        message.question = [
+            dns.rrset.RRset(dns.name.from_text(name), question.rdclass, question.rdtype)
+        ]
+        query = parse_query(message.to_wire())
+    except (WireError, dns.exception.DNSException, ValueError):
+        return None
+    sub = Request(
+        query, request.transport, request.client, request.server, request.zone, request.received
+    )
+    reply = await next(sub)
+    if reply.wire is None:
+        return None
+    try:
+        return dns.message.from_wire(reply.wire, ignore_trailing=True), reply.memo_until
+    except dns.exception.DNSException:
+        return None
 
 
 def _fix_reply(

@@ -207,6 +207,41 @@ class EdnsRevert(ResponseRule):
                 return
 
 
+@dataclass(frozen=True)
+class CnameTarget(ResponseRule):
+    """A reply's CNAME target rewritten and the new target looked up (CoreDNS cnameTargetRule).
+
+    The lookup needs the rest of the chain, so the handler runs it (``targets`` says what to
+    rewrite); ``apply`` alone changes nothing.
+    """
+
+    kind: str
+    source: str
+    target: str
+    pattern: re.Pattern[str] | None = None
+
+    def apply(self, message: dns.message.Message) -> None:
+        pass
+
+    def targets(self, current: str) -> tuple[str, str]:
+        """(FROM, TO) for a CNAME target, ("", "") when the rule does not apply to it."""
+        kind, source, target = self.kind, self.source, self.target
+        if kind == "exact":
+            return source, target
+        if kind == "prefix" and current.startswith(source):
+            return current, target + current[len(source) :]
+        if kind == "suffix" and current.endswith(source):
+            return current, current[: len(current) - len(source)] + target
+        if kind == "substring" and source in current:
+            return current, current.replace(source, target)
+        if kind == "regex":
+            assert self.pattern is not None
+            match = self.pattern.search(current)
+            if match is not None:
+                return current, substitute(target, match)
+        return "", ""
+
+
 # -- request rules ------------------------------------------------------------------------
 
 
@@ -295,6 +330,19 @@ class ResponseOnlyRule(Rule):
 
     def rewrite(self, state: State) -> list[ResponseRule] | None:
         return [self.response] if self.matcher.match(state.name) else None
+
+
+@dataclass(frozen=True)
+class CnameRule(Rule):
+    """cname: applies to every query; its work is on the reply (CoreDNS always reports it done)."""
+
+    mode: str
+    response: CnameTarget
+
+    def rewrite(self, state: State) -> list[ResponseRule] | None:
+        if not self.response.source or not self.response.target:
+            return None
+        return [self.response]
 
 
 @dataclass(frozen=True)
@@ -388,7 +436,7 @@ def parse_rule(args: Sequence[str]) -> Rule:
     if kind == "edns0":
         return _edns_rule(mode, rest)
     if kind == "cname":
-        raise RuleError("cname rules are not supported by clusterdns")
+        return _cname_rule(mode, rest)
     raise RuleError(f"invalid rule type {words[0]!r}")
 
 
@@ -401,9 +449,8 @@ def normalize(name: str) -> str:
 def compile_regex(pattern: str, replacement: str = "") -> re.Pattern[str]:
     if len(pattern) > MAX_REGEX_LENGTH:
         raise RuleError(f"regex pattern too long: {len(pattern)} > {MAX_REGEX_LENGTH}")
-    translated = pattern.replace("(?<", "(?P<").replace("(?P<=", "(?<=").replace("(?P<!", "(?<!")
     try:
-        compiled = re.compile(translated)
+        compiled = re.compile(_go_regex(pattern))
     except re.error as exc:
         raise RuleError(f"invalid regex matching pattern: {pattern} ({exc})") from None
     used = sum(1 for i in range(101) if "{" + str(i) + "}" in replacement)
@@ -413,6 +460,36 @@ def compile_regex(pattern: str, replacement: str = "") -> re.Pattern[str]:
             f"corresponding matching regex pattern ({pattern})"
         )
     return compiled
+
+
+def _go_regex(pattern: str) -> str:
+    """Go's ``(?<name>...)`` in Python's spelling."""
+    return pattern.replace("(?<", "(?P<").replace("(?P<=", "(?<=").replace("(?P<!", "(?<!")
+
+
+def _cname_rule(mode: str, args: list[str]) -> CnameRule:
+    """``cname [TYPE] FROM TO``: FROM and TO lower-cased, made absolute only for exact."""
+    if len(args) == 3:
+        kind, source, target = args[0].lower(), args[1].lower(), args[2].lower()
+        if kind not in MATCH_TYPES:
+            raise RuleError(f"unknown cname rewrite type: {kind}")
+    elif len(args) == 2:
+        kind, source, target = "exact", args[0].lower(), args[1].lower()
+    else:
+        raise RuleError(f"too few ({len(args)}) arguments for a cname rule")
+    pattern = None
+    if kind == "exact":
+        source, target = normalize(source), normalize(target)
+    elif kind == "regex":
+        if len(source) > MAX_REGEX_LENGTH:
+            raise RuleError(
+                f"regex pattern too long in a cname rule: {len(source)} > {MAX_REGEX_LENGTH}"
+            )
+        try:
+            pattern = re.compile(_go_regex(source))
+        except re.error as exc:
+            raise RuleError(f"invalid cname rewrite regex pattern: {exc}") from None
+    return CnameRule(mode, CnameTarget(kind, source, target, pattern))
 
 
 def _matcher(kind: str, value: str) -> Matcher:
@@ -441,6 +518,8 @@ def _name_rule(mode: str, args: list[str]) -> NameRule:
     else:
         matcher = Matcher(kind, normalize(source))
     replacement = normalize(target)
+    if kind == "exact":
+        compile_regex(replacement, matcher.value)  # CoreDNS checks TO as a pattern for FROM
     auto, static = _answer_rules(kind, args[3:]) if len(args) > 3 else (False, [])
     if kind == "exact":
         auto = True  # CoreDNS: answers of exact rewrites are always rewritten back
@@ -525,12 +604,16 @@ def _rcode_rule(mode: str, args: list[str]) -> ResponseOnlyRule:
 
 
 def _rcode(text: str, what: str) -> int:
-    if text.isdigit() and int(text) <= 23:
-        return int(text)
-    try:
-        return int(dns.rcode.from_text(text.upper()))
-    except Exception:
-        raise RuleError(f"invalid {what} RCODE '{text}' for a rcode rule") from None
+    """A number 0-23 or an rcode name (CoreDNS isValidRCode): "24" is not an rcode."""
+    if text.isdigit():
+        if int(text) <= 23:
+            return int(text)
+    else:
+        try:
+            return int(dns.rcode.from_text(text.upper()))
+        except Exception:
+            pass
+    raise RuleError(f"invalid {what} RCODE '{text}' for a rcode rule")
 
 
 def _response_matcher(kind: str, value: str, rule: str) -> Matcher:

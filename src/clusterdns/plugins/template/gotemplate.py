@@ -4,14 +4,17 @@ Only what CoreDNS's README shows is understood, and nothing can run code:
 
 * text, and actions ``{{ PIPELINE }}`` (with ``{{-``/``-}}`` trimming and ``{{/* comments */}}``);
 * a pipeline is commands joined by ``|``; the value of each is passed as the last argument of the next;
-* a command is an operand, or a function (``index``, ``parseInt``) with operand arguments;
+* a command is an operand, or a function (``index``, ``parseInt``) with operand arguments,
+  or the method ``.Meta NAME``;
 * an operand is a field chain (``.Name``, ``.Group.a``, ``.Question.Name``), a string
   (``"..."`` or a raw string), an integer, or a parenthesised pipeline.
 
 ``if``/``range``/``with``, variables (``$x``) and any other function are refused when the
 template is compiled, with the reason, so a Corefile with them fails at start instead of at the
-first query.  Values print as Go prints them: a missing map key as ``<no value>``, a list as
-``[a b]``, a map as ``map[k:v]``.
+first query.  A field the data does not have is, as in Go, an error when the template runs, not
+when it is compiled.  Values print as Go prints them: a missing map key as ``<no value>``, a
+list as ``[a b]``, a map as ``map[k:v]``.  ``Template.tree`` is the template as Go prints its
+parse tree (``Tree.Root.String()``), the text CoreDNS puts in its failure metrics.
 """
 
 from __future__ import annotations
@@ -40,8 +43,17 @@ class Field:
 
 
 @dataclass(frozen=True, slots=True)
+class BadField:
+    """A field the data does not have: running the template fails (Go checks fields at run time)."""
+
+    path: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Literal:
     value: str | int
+    text: str  # as written, for the tree text
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +64,15 @@ class Call:
 
 @dataclass(frozen=True, slots=True)
 class Pipeline:
-    commands: tuple[Node, ...]  # each a Call, a Field, a Literal or a nested Pipeline
+    commands: tuple[Node, ...]  # each a Call, a Field, a Literal or a Paren
 
 
-Node: TypeAlias = Union[Field, Literal, Call, Pipeline]  # noqa: UP007 - a runtime alias
+@dataclass(frozen=True, slots=True)
+class Paren:
+    inner: Node
+
+
+Node: TypeAlias = Union[Field, BadField, Literal, Call, Pipeline, Paren]  # noqa: UP007
 
 
 def _parse_int(text: Any, base: Any, bits: Any) -> int:
@@ -89,10 +106,21 @@ def _index(item: Any, *keys: Any) -> Any:
     return item
 
 
+def _meta(*args: Any) -> str:
+    """``.Meta NAME``: a metadata value; clusterdns has no metadata plugin, so always "" (as
+    CoreDNS answers when its *metadata* plugin is not enabled)."""
+    if len(args) != 1:
+        raise TemplateExecError(f"wrong number of args for Meta: want 1 got {len(args)}")
+    if not isinstance(args[0], str):
+        raise TemplateExecError("wrong type for value; expected string")
+    return ""
+
+
 FUNCTIONS: dict[str, tuple[Callable[..., Any], int | None]] = {
     "index": (_index, None),  # at least one argument
     "parseInt": (_parse_int, 3),
 }
+META = ".Meta"  # the one method of CoreDNS's template data
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -117,7 +145,7 @@ def _unquote(text: str) -> str:
 class Template:
     """A compiled template: text pieces and actions, and the top-level fields it reads."""
 
-    __slots__ = ("source", "parts", "fields")
+    __slots__ = ("source", "parts", "fields", "tree")
 
     def __init__(self, source: str, fields: FieldSpec) -> None:
         """Compile ``source``; ``fields`` names the data's fields: each is ``LEAF``, ``MAP``
@@ -126,6 +154,9 @@ class Template:
         self.parts: list[str | Node] = []
         self.fields: set[str] = set()
         self._compile(fields)
+        self.tree = "".join(
+            p if isinstance(p, str) else "{{" + tree_text(p) + "}}" for p in self.parts
+        )
 
     # -- compiling -----------------------------------------------------------
 
@@ -220,6 +251,14 @@ class Template:
         if not tokens:
             raise TemplateSyntaxError(f"missing command at offset {offset}")
         kind, value = tokens[0]
+        if (kind, value) == ("field", META):
+            meta_args: list[Node] = []
+            tokens = tokens[1:]
+            while tokens and tokens[0] not in (("punct", "|"), ("punct", ")")):
+                operand, tokens = self._parse_operand(tokens, offset, fields)
+                meta_args.append(operand)
+            self.fields.add("Meta")
+            return Call(META, tuple(meta_args)), tokens
         if kind == "ident":
             if value in ("if", "range", "with", "define", "template", "block", "else", "end"):
                 raise TemplateSyntaxError(f"{{{{{value}}}}} is not supported here")
@@ -230,12 +269,7 @@ class Template:
             while tokens and tokens[0] not in (("punct", "|"), ("punct", ")")):
                 operand, tokens = self._parse_operand(tokens, offset, fields)
                 args.append(operand)
-            _, arity = FUNCTIONS[value]
-            count = len(args) + piped
-            if (arity is not None and count != arity) or count == 0:
-                raise TemplateSyntaxError(
-                    f"wrong number of args for {value}: want {arity or 'at least 1'} got {count}"
-                )
+            # the number of arguments is checked when the template runs, as Go does
             return Call(value, tuple(args)), tokens
         if piped:
             raise TemplateSyntaxError(
@@ -256,39 +290,41 @@ class Template:
         rest = tokens[1:]
         if kind == "field":
             path = tuple(p for p in value.split(".") if p)
-            self._check_field(path, fields)
-            return Field(path), rest
+            reason = self._check_field(path, fields)
+            return (Field(path) if reason is None else BadField(path, reason)), rest
         if kind == "string":
-            return Literal(_unquote(value)), rest
+            return Literal(_unquote(value), value), rest
         if kind == "raw":
-            return Literal(value[1:-1]), rest
+            return Literal(value[1:-1], value), rest
         if kind == "number":
-            return Literal(int(value, 0)), rest
+            return Literal(int(value, 0), value), rest
         if (kind, value) == ("punct", "("):
             node, rest = self._parse_pipeline(rest, offset, fields)
             if not rest or rest[0] != ("punct", ")"):
                 raise TemplateSyntaxError(f"unclosed left paren at offset {offset}")
-            return node, rest[1:]
+            return Paren(node), rest[1:]
         if kind == "ident":
             raise TemplateSyntaxError(f"function {value!r} used as an argument needs parentheses")
         if value.startswith("$"):
             raise TemplateSyntaxError(f"template variables ({value}) are not supported")
         raise TemplateSyntaxError(f"unexpected {value!r} in operand at offset {offset}")
 
-    def _check_field(self, path: tuple[str, ...], fields: FieldSpec) -> None:
+    def _check_field(self, path: tuple[str, ...], fields: FieldSpec) -> str | None:
+        """Why the data has no such field, or None when it has."""
         spec: object = fields
         for depth, name in enumerate(path):
             if spec == MAP:
-                return  # any key may be asked for
+                return None  # any key may be asked for
             if not isinstance(spec, Mapping):
                 where = ".".join(path[:depth])
-                raise TemplateSyntaxError(f"can't evaluate field {name} in type string (.{where})")
+                return f"can't evaluate field {name} in type string (.{where})"
             if name not in spec:
                 where = "." + ".".join(path[:depth]) if depth else "the template data"
-                raise TemplateSyntaxError(f"can't evaluate field {name} in {where}")
+                return f"can't evaluate field {name} in {where}"
             if depth == 0:
                 self.fields.add(name)
             spec = spec[name]
+        return None
 
     # -- running -------------------------------------------------------------
 
@@ -315,16 +351,39 @@ def _evaluate(node: Node, data: Mapping[str, Any], piped: Any = _NOTHING) -> Any
         return item
     if isinstance(node, Literal):
         return node.value
+    if isinstance(node, BadField):
+        raise TemplateExecError(f"executing at <.{'.'.join(node.path)}>: {node.reason}")
+    if isinstance(node, Paren):
+        return _evaluate(node.inner, data)
     if isinstance(node, Pipeline):
         value: Any = _NOTHING
         for command in node.commands:
             value = _evaluate(command, data, value)
         return value
-    function, _ = FUNCTIONS[node.function]
+    function, arity = (_meta, None) if node.function == META else FUNCTIONS[node.function]
     args = [_evaluate(a, data) for a in node.args]
     if piped is not _NOTHING:
         args.append(piped)
+    if (arity is not None and len(args) != arity) or not args:
+        want = arity or "at least 1"
+        raise TemplateExecError(
+            f"wrong number of args for {node.function}: want {want} got {len(args)}"
+        )
     return function(*args)
+
+
+def tree_text(node: Node) -> str:
+    """A node as Go's text/template/parse prints it: no spaces inside ``{{ }}``, literals as
+    written, parenthesised pipelines in parentheses, commands joined by `` | ``."""
+    if isinstance(node, Field | BadField):
+        return "." + ".".join(node.path)
+    if isinstance(node, Literal):
+        return node.text
+    if isinstance(node, Paren):
+        return "(" + tree_text(node.inner) + ")"
+    if isinstance(node, Pipeline):
+        return " | ".join(tree_text(c) for c in node.commands)
+    return " ".join([node.function, *(tree_text(a) for a in node.args)])
 
 
 def to_text(value: Any) -> str:

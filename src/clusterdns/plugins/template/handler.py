@@ -232,12 +232,12 @@ def _record(
     try:
         text = template.execute(data)
     except TemplateExecError as exc:
-        metrics.count(metrics.TEMPLATE_FAILURES, (*labels, section, template.source))
+        metrics.count(metrics.TEMPLATE_FAILURES, (*labels, section, template.tree))
         raise Failure(f"template {template.source!r}: {exc}") from exc
     try:
         return parse_rr(text)
     except RecordError as exc:
-        metrics.count(metrics.RR_FAILURES, (*labels, section, template.source))
+        metrics.count(metrics.RR_FAILURES, (*labels, section, template.tree))
         raise Failure(f"templated record {text!r} is not a valid RR: {exc}") from exc
 
 

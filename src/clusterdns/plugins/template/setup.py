@@ -139,7 +139,11 @@ def parse(directive: Directive, server_zones: tuple[str, ...]) -> TemplateConfig
 
 
 def _code(directive: Directive, text: str, convert: object, what: str) -> int:
+    """A class or type mnemonic as CoreDNS looks it up (dns.StringToClass/StringToType): in
+    upper case, and no generic ``CLASS3``/``TYPE65`` spelling."""
     try:
+        if text != text.upper() or re.fullmatch(r"(CLASS|TYPE)[0-9]+", text):
+            raise ValueError(text)
         value = int(convert(text))  # type: ignore[operator]
     except Exception:
         fail(directive, f"{what} {text}", "template")
@@ -147,8 +151,11 @@ def _code(directive: Directive, text: str, convert: object, what: str) -> int:
 
 
 def _rcode(option: Directive, text: str) -> int:
+    """An rcode name as CoreDNS looks it up (dns.StringToRcode): upper case, not a number."""
     try:
-        value = int(dns.rcode.from_text(text.upper()))
+        if text != text.upper() or text.isdigit():
+            raise ValueError(text)
+        value = int(dns.rcode.from_text(text))
     except Exception:
         fail(option, f"unknown rcode {text}", "template")
     if value > 15:
