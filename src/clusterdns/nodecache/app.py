@@ -233,7 +233,11 @@ class NodeCache:
             log.error("[ERROR] %s", exc)
             return False
         log.info("[INFO] Updated Corefile from %s", name)
-        if self.params.corefile is not None and self._runs_reload():
+        if (
+            self.params.corefile is not None
+            and not self.params.reload_with_signal
+            and self._runs_reload()
+        ):
             self.text = text  # the reload plugin picks the written file up, as with node-cache
         elif await self.server.reload(text):
             self.text = text
