@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from netns import Namespaces, in_ns
+from netns import CLUSTERDNS, Namespaces, in_ns
 
 from clusterdns.cli import build_parser
 from clusterdns.cli.nodecache import params_from
@@ -413,3 +413,24 @@ def test_setup_is_idempotent_and_teardown_removes_duplicates_only_of_its_own_rul
     shown = subprocess.run(["ip", "-n", node, "link", "show", "nodelocaldns"],
                            capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
     assert shown.returncode != 0
+
+
+# -- cache_app.go setupNetworking at Init: a failed interface is logged and counted, and the
+# cache goes on (CoreDNS then fails on its own if the addresses are not there) -----------------
+
+
+def test_an_interface_that_cannot_be_added_is_logged_and_the_bind_error_reported(
+    node: str, tmp_path: Path
+) -> None:
+    (tmp_path / "Corefile.base").write_text(
+        ".:53 {\n    bind __PILLAR__LOCAL__DNS__\n    whoami\n}\n"
+    )
+    done = in_ns(node, CLUSTERDNS, "nodecache", "-localip", "169.254.20.10",
+                 "-interfacename", "name-longer-than-ifnamsiz", "-setupiptables=false",
+                 "-basecorefile", str(tmp_path / "Corefile.base"), "-conf", str(tmp_path / "Corefile"),
+                 "-kubednscm", str(tmp_path / "absent"), "-metrics-listen-address", "127.0.0.1:0",
+                 check=False)  # fmt: skip
+    assert done.returncode == 1
+    assert "[ERROR] cannot add interface name-longer-than-ifnamsiz" in done.stdout  # the log
+    assert "clusterdns nodecache: cannot listen on 169.254.20.10:53" in done.stderr
+    assert "Traceback" not in done.stderr

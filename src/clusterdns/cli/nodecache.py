@@ -194,5 +194,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"clusterdns nodecache: {exc}", file=sys.stderr)
         return 1
     install_event_loop()
-    asyncio.run(run_until_signalled(cache))
+    try:
+        asyncio.run(run_until_signalled(cache))
+    except ClusterDNSError as exc:  # a listener that cannot bind, as `serve` reports it
+        print(f"clusterdns nodecache: {exc}", file=sys.stderr)
+        return 1
     return 0

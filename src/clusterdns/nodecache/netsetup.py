@@ -155,14 +155,24 @@ class NetworkSetup:
             if not self._torn_down:
                 self._setup()
 
+    def setup_interface(self) -> None:
+        """The start's step (node-cache's ``Init``: ``setupNetworking`` with the rules held back)."""
+        with self._lock:
+            if not self._torn_down:
+                self._interface()
+
     def _setup(self) -> None:
         if self.params.setup_iptables:
             self.ensure_rules()
         if self.params.setup_interface:
-            try:
-                self.ensure_interface()
-            except NodeCacheError as exc:
-                log.error("[ERROR] %s", exc)
+            self._interface()
+
+    def _interface(self) -> None:
+        """A failure is logged and counted, and the cache goes on: the addresses may be there."""
+        try:
+            self.ensure_interface()
+        except NodeCacheError as exc:
+            log.error("[ERROR] %s", exc)
 
     def teardown(self) -> None:
         with self._lock:
