@@ -246,15 +246,19 @@ def test_iptables_rules_and_interface_are_installed_and_put_back(
         "rules",
     )
     assert isinstance(raw, str)
-    assert f"-A PREROUTING -d {LOCAL_IP}/32 -p udp -m udp --dport 53 -j NOTRACK" in raw
-    assert f"-A OUTPUT -s {LOCAL_IP}/32 -p tcp -m tcp --sport 53 -j NOTRACK" in raw
-    assert f"-A OUTPUT -d {LOCAL_IP}/32 -p tcp -m tcp --dport 8080 -j NOTRACK" in raw
+    # node-cache's rules carry its comments (cache_app.go initIptables)
+    skip = '-m comment --comment "NodeLocal DNS Cache: skip conntrack" -j NOTRACK'
+    allow = '-m comment --comment "NodeLocal DNS Cache: allow DNS traffic" -j ACCEPT'
+    assert f"-A PREROUTING -d {LOCAL_IP}/32 -p udp -m udp --dport 53 {skip}" in raw
+    assert f"-A OUTPUT -s {LOCAL_IP}/32 -p tcp -m tcp --sport 53 {skip}" in raw
+    assert f"-A OUTPUT -d {LOCAL_IP}/32 -p tcp -m tcp --dport 8080 {skip}" in raw
     assert len(raw_rules_for(raw, LOCAL_IP)) == 8
     accept = lab.iptables("filter")
-    assert f"-A INPUT -d {LOCAL_IP}/32 -p udp -m udp --dport 53 -j ACCEPT" in accept
-    assert f"-A OUTPUT -s {KUBE_DNS_IP}/32 -p tcp -m tcp --sport 53 -j ACCEPT" in accept
+    assert f"-A INPUT -d {LOCAL_IP}/32 -p udp -m udp --dport 53 {allow}" in accept
+    assert f"-A OUTPUT -s {KUBE_DNS_IP}/32 -p tcp -m tcp --sport 53 {allow}" in accept
 
-    rule = ["-p", "udp", "-d", LOCAL_IP, "--dport", "53", "-j", "NOTRACK"]
+    rule = ["-p", "udp", "-d", LOCAL_IP, "--dport", "53", "-j", "NOTRACK",
+            "-m", "comment", "--comment", "NodeLocal DNS Cache: skip conntrack"]  # fmt: skip
     in_ns(lab.node, "iptables", "-w", "5", "-t", "raw", "-D", "PREROUTING", *rule)
     assert (
         in_ns(

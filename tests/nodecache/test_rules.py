@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from clusterdns.nodecache.rules import Rule, iptables_argv, node_cache_rules
 
+SKIP = '-j NOTRACK -m comment --comment "NodeLocal DNS Cache: skip conntrack"'
+ALLOW = '-j ACCEPT -m comment --comment "NodeLocal DNS Cache: allow DNS traffic"'
 EXPECTED_PER_IP = [
-    "-t raw -A PREROUTING -p tcp -d {ip} --dport 53 -j NOTRACK",
-    "-t raw -A PREROUTING -p udp -d {ip} --dport 53 -j NOTRACK",
-    "-t filter -A INPUT -p tcp -d {ip} --dport 53 -j ACCEPT",
-    "-t filter -A INPUT -p udp -d {ip} --dport 53 -j ACCEPT",
-    "-t raw -A OUTPUT -p tcp -s {ip} --sport 53 -j NOTRACK",
-    "-t raw -A OUTPUT -p udp -s {ip} --sport 53 -j NOTRACK",
-    "-t filter -A OUTPUT -p tcp -s {ip} --sport 53 -j ACCEPT",
-    "-t filter -A OUTPUT -p udp -s {ip} --sport 53 -j ACCEPT",
-    "-t raw -A OUTPUT -p tcp -d {ip} --dport 53 -j NOTRACK",
-    "-t raw -A OUTPUT -p udp -d {ip} --dport 53 -j NOTRACK",
-    "-t raw -A OUTPUT -p tcp -d {ip} --dport 8080 -j NOTRACK",
-    "-t raw -A OUTPUT -p tcp -s {ip} --sport 8080 -j NOTRACK",
+    "-t raw -A PREROUTING -p tcp -d {ip} --dport 53 " + SKIP,
+    "-t raw -A PREROUTING -p udp -d {ip} --dport 53 " + SKIP,
+    "-t filter -A INPUT -p tcp -d {ip} --dport 53 " + ALLOW,
+    "-t filter -A INPUT -p udp -d {ip} --dport 53 " + ALLOW,
+    "-t raw -A OUTPUT -p tcp -s {ip} --sport 53 " + SKIP,
+    "-t raw -A OUTPUT -p udp -s {ip} --sport 53 " + SKIP,
+    "-t filter -A OUTPUT -p tcp -s {ip} --sport 53 " + ALLOW,
+    "-t filter -A OUTPUT -p udp -s {ip} --sport 53 " + ALLOW,
+    "-t raw -A OUTPUT -p tcp -d {ip} --dport 53 " + SKIP,
+    "-t raw -A OUTPUT -p udp -d {ip} --dport 53 " + SKIP,
+    "-t raw -A OUTPUT -p tcp -d {ip} --dport 8080 " + SKIP,
+    "-t raw -A OUTPUT -p tcp -s {ip} --sport 8080 " + SKIP,
 ]
 
 

@@ -46,11 +46,12 @@ def test_cluster_block_keeps_the_seed_cache_and_force_tcp() -> None:
 @pytest.mark.parametrize(
     ("template", "pillars", "expected"),
     [
-        # __PILLAR__LOCAL__DNS__ takes every -localip; __PILLAR__DNS__SERVER__ is then dropped
+        # __PILLAR__LOCAL__DNS__ takes every -localip; __PILLAR__DNS__SERVER__ is then dropped,
+        # its space left in place (configmap.go replaces text and trims nothing)
         (
             "bind __PILLAR__LOCAL__DNS__ __PILLAR__DNS__SERVER__",
             SEED_VALUES,
-            "bind 169.254.20.10 10.96.0.10",
+            "bind 169.254.20.10 10.96.0.10 ",
         ),
         # an address:port use takes the first local IP only
         ("health __PILLAR__LOCAL__DNS__:8080", SEED_VALUES, "health 169.254.20.10:8080"),
@@ -71,11 +72,18 @@ def test_cluster_block_keeps_the_seed_cache_and_force_tcp() -> None:
             Pillars(("10.0.0.1",), "10.0.0.2", ("10.1.0.1", "10.1.0.2:5353")),
             "forward . 10.1.0.1 10.1.0.2:5353",
         ),
-        # explicit upstreams: node-cache switches the force_tcp block to plain (UDP) forward
+        # explicit upstreams: node-cache switches its own force_tcp block (upstreamTCPBlock,
+        # byte for byte) to plain (UDP) forward ...
+        (
+            ".:53 {\n    forward . __PILLAR__UPSTREAM__SERVERS__ {\n            force_tcp\n    }\n}",
+            Pillars(("10.0.0.1",), "10.0.0.2", ("10.1.0.1",)),
+            ".:53 {\n    forward . 10.1.0.1\n}",
+        ),
+        # ... and in any other spelling only fills the servers in, force_tcp kept
         (
             "forward . __PILLAR__UPSTREAM__SERVERS__ {\n        force_tcp\n    }\n",
             Pillars(("10.0.0.1",), "10.0.0.2", ("10.1.0.1",)),
-            "forward . 10.1.0.1\n",
+            "forward . 10.1.0.1 {\n        force_tcp\n    }\n",
         ),
         # without explicit upstreams the TCP block stays (resolv.conf over TCP)
         (

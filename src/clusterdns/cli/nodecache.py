@@ -105,11 +105,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     _bool(parser, "setupiptables", True, "add the NOTRACK/ACCEPT iptables rules")
     _bool(parser, "skipteardown", False, "leave interface and rules in place on exit")
+    _bool(parser, "reloadwithsignal", False,
+          "reload the server after each write of -conf, rather than expecting the reload plugin")  # fmt: skip
     _flag(parser, "syncinterval", type=_as_interval, default=60.0, metavar="DURATION",
           help="how often interface and rules are checked: seconds or a Go duration (default 60)")  # fmt: skip
     _flag(parser, "dns.port", dest="port", type=int, default=53, metavar="N",
           help="the DNS port, used in the iptables rules and for blocks that name none")  # fmt: skip
     _flag(parser, "pidfile", metavar="FILE", help="write the process id here once serving")
+    _flag(
+        parser, "quiet", action="store_true", help="CoreDNS's flag: accepted, no banner is printed"
+    )
     parser.add_argument(
         "--print-config", action="store_true", help="print the Corefile and rules, then exit"
     )
@@ -147,6 +152,7 @@ def params_from(args: argparse.Namespace) -> NodeCacheParams:
         upstream_servers=parse_upstream_servers(args.upstream_servers),
         domain=args.domain,
         pidfile=args.pidfile,
+        reload_with_signal=args.reloadwithsignal,
         kubedns_cm=args.kubednscm or None,
     )
 
@@ -188,5 +194,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"clusterdns nodecache: {exc}", file=sys.stderr)
         return 1
     install_event_loop()
-    asyncio.run(run_until_signalled(cache))
+    try:
+        asyncio.run(run_until_signalled(cache))
+    except ClusterDNSError as exc:  # a listener that cannot bind, as `serve` reports it
+        print(f"clusterdns nodecache: {exc}", file=sys.stderr)
+        return 1
     return 0

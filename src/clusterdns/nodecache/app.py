@@ -5,7 +5,8 @@ Order, as node-cache's ``NewCacheApp``/``Init``/``RunApp`` (kubernetes/dns
 (a warning when it is missing: only a template that needs it fails); the base
 Corefile (``-basecorefile``) is filled and written to ``-conf`` when it can be
 read, and when it cannot, a warning says so and ``-conf`` runs as it is; then
-the interface (and so the local addresses) goes on the node, the server starts
+the interface (and so the local addresses) goes on the node (a failure is logged and
+counted, as node-cache's ``Init`` does: the addresses may be there already), the server starts
 from ``-conf``, and the iptables rules are added once it is up (node-cache waits
 for the pidfile, so rules never point at a cache that failed to start).  Every
 ``-syncinterval`` interface and rules are checked again; every 10 s the base and
@@ -174,7 +175,7 @@ class NodeCache:
 
     async def start(self) -> None:
         if self.params.setup_interface:
-            await asyncio.to_thread(self.network.ensure_interface)
+            await asyncio.to_thread(self.network.setup_interface)
         planned, self.planned = self.planned, None
         await self.server.start(planned)
         await self._serve_metrics()
@@ -233,7 +234,11 @@ class NodeCache:
             log.error("[ERROR] %s", exc)
             return False
         log.info("[INFO] Updated Corefile from %s", name)
-        if self.params.corefile is not None and self._runs_reload():
+        if (
+            self.params.corefile is not None
+            and not self.params.reload_with_signal
+            and self._runs_reload()
+        ):
             self.text = text  # the reload plugin picks the written file up, as with node-cache
         elif await self.server.reload(text):
             self.text = text

@@ -13,6 +13,11 @@ Facts from kubernetes/dns ``cmd/node-cache/app/configmap.go`` and ``pkg/dns/conf
 * ``upstreamNameservers`` fills ``__PILLAR__UPSTREAM__SERVERS__`` (over UDP; the
   template module turns a ``force_tcp`` upstream block into plain ``forward``);
   without them it is ``/etc/resolv.conf``;
+* validation is ``Config.Validate`` then ``ValidateNodeLocalCacheConfig``: a stub
+  domain is a DNS-1123 subdomain (lower case, no final dot), its servers ``IP`` or
+  ``IP:PORT`` (``[v6]:PORT``, port 0-65535, no host names, no IPv6 zone); an
+  upstream nameserver is ``IP`` or ``IP:PORT`` with port 1-65535; JSON ``null`` is
+  an empty value;
 * a config that does not validate is logged and the running Corefile kept.
 
 ``parse`` is pure (file contents in, config out); ``read_dir`` reads the files.
@@ -23,11 +28,10 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from clusterdns.dns.names import split_ip_port
-from clusterdns.nodecache.params import NodeCacheError
+from clusterdns.nodecache.params import NodeCacheError, go_ip
 
 DEFAULT_KUBEDNS_CM = "/etc/kube-dns"
 STUB_DOMAINS = "stubDomains"
@@ -36,7 +40,9 @@ UPSTREAM_NAMESERVERS = "upstreamNameservers"
 STUB_CACHE_TTL = 30
 MAX_UPSTREAMS = 3  # pkg/dns/config validateUpstreamNameserver
 
-_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS1123_SUBDOMAIN = re.compile(rf"{_DNS1123_LABEL}(\.{_DNS1123_LABEL})*")
+MAX_SUBDOMAIN = 253
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +79,8 @@ def parse(files: Mapping[str, str], directory: str = DEFAULT_KUBEDNS_CM) -> Kube
     stubs: list[tuple[str, tuple[str, ...]]] = []
     text = files.get(STUB_DOMAINS, "").strip()
     where = os.path.join(directory, STUB_DOMAINS)
-    if text:
-        data = _json(text, where)
+    data = _json(text, where) if text else None  # JSON null is no stub domains, as Go reads it
+    if data is not None:
         if not isinstance(data, dict):
             raise NodeCacheError(f"{where}: expected a JSON object of domain: [nameservers]")
         for domain, servers in data.items():
@@ -82,17 +88,17 @@ def parse(files: Mapping[str, str], directory: str = DEFAULT_KUBEDNS_CM) -> Kube
                 raise NodeCacheError(f"{where}: invalid domain name: {domain!r}")
             if not isinstance(servers, list) or not servers:
                 raise NodeCacheError(f"{where}: {domain}: expected a list of nameservers")
-            stubs.append((domain.rstrip("."), tuple(_nameserver(s, where) for s in servers)))
+            stubs.append((domain, tuple(_nameserver(s, where, _stub_ok) for s in servers)))
     upstreams: tuple[str, ...] = ()
     text = files.get(UPSTREAM_NAMESERVERS, "").strip()
     where = os.path.join(directory, UPSTREAM_NAMESERVERS)
-    if text:
-        data = _json(text, where)
+    data = _json(text, where) if text else None
+    if data is not None:
         if not isinstance(data, list):
             raise NodeCacheError(f"{where}: expected a JSON list of nameservers")
         if len(data) > MAX_UPSTREAMS:
             raise NodeCacheError(f"{where}: upstreamNameserver cannot have more than three entries")
-        upstreams = tuple(_nameserver(s, where) for s in data)
+        upstreams = tuple(_nameserver(s, where, _upstream_ok) for s in data)
     return KubeDNSConfig(tuple(stubs), upstreams)
 
 
@@ -119,20 +125,51 @@ def _json(text: str, where: str) -> object:
 
 
 def _is_subdomain(name: str) -> bool:
-    name = name.rstrip(".")
-    return (
-        0 < len(name) <= 253
-        and name == name.lower()
-        and all(len(label) <= 63 and _DNS1123_LABEL.fullmatch(label) for label in name.split("."))
-    )
+    """apimachinery's ``IsDNS1123Subdomain``: lower-case labels, at most 253 characters, no final dot."""
+    return len(name) <= MAX_SUBDOMAIN and _DNS1123_SUBDOMAIN.fullmatch(name) is not None
 
 
-def _nameserver(value: object, where: str) -> str:
-    """``IP``, ``IP:PORT`` or ``[IPv6]:PORT`` (the forward plugin's forms)."""
-    if not isinstance(value, str):
+def _nameserver(value: object, where: str, valid: Callable[[str], bool]) -> str:
+    if not isinstance(value, str) or not valid(value):
         raise NodeCacheError(f"{where}: invalid nameserver: {value!r}")
-    try:
-        split_ip_port(value, 53)
-    except ValueError:
-        raise NodeCacheError(f"{where}: invalid nameserver: {value!r}") from None
     return value
+
+
+def _stub_ok(server: str) -> bool:
+    """A stub domain's server: ``IP`` or ``IP:PORT`` (``[v6]:PORT``), port 0-65535.
+
+    ``Config.Validate`` also lets a host name through, but node-cache's
+    ``ValidateNodeLocalCacheConfig`` (the forward plugin's address check) does not.
+    """
+    split = _split_host_port(server)
+    if split is None:
+        return go_ip(server)
+    host, port = split
+    return go_ip(host) and port.isdigit() and int(port) <= 65535
+
+
+def _upstream_ok(server: str) -> bool:
+    """An upstream nameserver (``ValidateNameserverIpAndPort``): ``IP`` or ``IP:PORT``, port 1-65535."""
+    if go_ip(server):
+        return True
+    split = _split_host_port(server)
+    if split is None:
+        return False
+    host, port = split
+    return go_ip(host) and port.isdigit() and 1 <= int(port) <= 65535
+
+
+def _split_host_port(text: str) -> tuple[str, str] | None:
+    """Go's ``net.SplitHostPort``: ``host:port`` or ``[host]:port``; None where Go errs."""
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0 or text[end + 1 : end + 2] != ":":
+            return None
+        host, port = text[1:end], text[end + 2 :]
+    else:
+        host, colon, port = text.rpartition(":")
+        if not colon or ":" in host:
+            return None
+    if any(c in host + port for c in "[]") or ":" in port:
+        return None
+    return host, port

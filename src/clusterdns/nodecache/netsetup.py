@@ -4,8 +4,8 @@ Runs the ``ip`` and ``iptables`` commands (Debian's iproute2 and iptables).  As
 node-cache does: the interface is a dummy device named ``-interfacename`` holding
 each local IP as a /32 (/128); every sync it is re-created if gone and its
 addresses re-added; each rule is checked with ``-C`` and prepended with ``-I``
-when missing; teardown deletes the device and deletes each rule until none is
-left.  Failures are logged and counted in ``coredns_nodecache_setup_errors_total``
+when missing; teardown deletes each rule until none is left, then the device
+(in that order).  Failures are logged and counted in ``coredns_nodecache_setup_errors_total``
 by ``errortype`` (node-cache's labels), never raised from a sync.
 """
 
@@ -155,14 +155,24 @@ class NetworkSetup:
             if not self._torn_down:
                 self._setup()
 
+    def setup_interface(self) -> None:
+        """The start's step (node-cache's ``Init``: ``setupNetworking`` with the rules held back)."""
+        with self._lock:
+            if not self._torn_down:
+                self._interface()
+
     def _setup(self) -> None:
         if self.params.setup_iptables:
             self.ensure_rules()
         if self.params.setup_interface:
-            try:
-                self.ensure_interface()
-            except NodeCacheError as exc:
-                log.error("[ERROR] %s", exc)
+            self._interface()
+
+    def _interface(self) -> None:
+        """A failure is logged and counted, and the cache goes on: the addresses may be there."""
+        try:
+            self.ensure_interface()
+        except NodeCacheError as exc:
+            log.error("[ERROR] %s", exc)
 
     def teardown(self) -> None:
         with self._lock:
@@ -170,8 +180,8 @@ class NetworkSetup:
             self._teardown()
 
     def _teardown(self) -> None:
-        log.info("[INFO] Tearing down")
-        if self.params.setup_interface:
-            self.remove_interface()
+        log.info("[INFO] Tearing down")  # rules first, then the interface, as TeardownNetworking
         if self.params.setup_iptables:
             self.delete_rules()
+        if self.params.setup_interface:
+            self.remove_interface()

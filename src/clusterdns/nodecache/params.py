@@ -3,9 +3,13 @@
 Facts from kubernetes/dns ``cmd/node-cache/main.go`` and ``app/cache_app.go``:
 ``-localip`` is a comma-separated list of one IP family; ``-setupinterface`` and
 ``-setupiptables`` default to true; ``-interfacename`` is ``nodelocaldns``;
-``-syncinterval`` is 60 (a Go duration multiplied by one second, so a bare
-number means seconds); ``-health-port`` 8080 (used only for the NOTRACK rules
-of the liveness probe); ``-metrics-listen-address`` ``0.0.0.0:9353``;
+``-syncinterval`` is 60 (a Go duration that node-cache multiplies by one
+second: its default, 60 ns, means 60 s; Go's flag parser refuses a bare ``5`` and
+``5s`` would mean 5e9 s, so we differ on purpose: a bare number is seconds, as
+the flag's help "interval(in seconds)" says, and a unit is taken at face value);
+``-reloadwithsignal`` (default false) reloads the server itself after each write
+of ``-conf`` instead of leaving that to the ``reload`` plugin; ``-health-port``
+8080 (used only for the NOTRACK rules of the liveness probe); ``-metrics-listen-address`` ``0.0.0.0:9353``;
 ``-basecorefile`` ``/etc/coredns/Corefile.base``; ``-corefile`` ``/etc/Corefile``,
 overridden by CoreDNS's ``-conf`` (the file that runs); ``-upstreamsvc`` ``kube-dns``,
 whose ClusterIP node-cache reads from the env var ``<SVC>_SERVICE_HOST`` (``NewCacheApp``
@@ -57,6 +61,8 @@ class NodeCacheParams:
     upstream_servers: tuple[str, ...] = ()
     domain: str = "cluster.local"
     pidfile: str | None = None
+    #: ``-reloadwithsignal``: reload in-process after writing ``-conf``, even with ``reload`` in it
+    reload_with_signal: bool = False
     #: ``-kubednscm``: the mounted kube-dns ConfigMap; None: ``/etc/kube-dns`` when it exists
     kubedns_cm: str | None = None
 
@@ -66,20 +72,39 @@ class NodeCacheParams:
 
 
 def parse_local_ips(text: str) -> tuple[str, ...]:
-    """``-localip``: comma-separated addresses, all of one family (node-cache refuses a mix)."""
+    """``-localip``: comma-separated addresses of one IP family, kept as written.
+
+    As node-cache's ``parseAndValidateFlags``: each item must parse as it is (no
+    spaces, no IPv6 zone), all must be of the first one's family, and the text
+    goes into the Corefile and the iptables rules unchanged.
+    """
     ips: list[str] = []
     for item in text.split(","):
-        try:
-            ips.append(str(ipaddress.ip_address(item.strip())))
-        except ValueError:
+        if not go_ip(item):
             raise NodeCacheError(
-                f"-localip: invalid localip specified - {item.strip()!r} "
+                f"-localip: invalid localip specified - {item!r} "
                 "(give comma-separated IP addresses, e.g. 169.254.20.10,10.96.0.10)"
-            ) from None
-    families = {":" in ip for ip in ips}
-    if len(families) > 1:
-        raise NodeCacheError(f"-localip: all addresses must be one IP family, got {text!r}")
+            )
+        ips.append(item)
+    ipv6 = ":" in ips[0]
+    for ip in ips:
+        if (":" in ip) != ipv6:
+            raise NodeCacheError(
+                f"-localip: unexpected IP Family for localIP - {ip!r}, want IPv6={str(ipv6).lower()} "
+                "(all addresses must be one IP family)"
+            )
     return tuple(dict.fromkeys(ips))
+
+
+def go_ip(text: str) -> bool:
+    """Whether Go's ``net.ParseIP`` takes ``text``: an IPv4 or IPv6 address, no zone, no spaces."""
+    if "%" in text or text != text.strip():
+        return False
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_sync_interval(text: str) -> float:
@@ -138,18 +163,17 @@ def cluster_dns_address(explicit: str | None, service: str, environ: Mapping[str
     if explicit:
         return parse_server(explicit, "-clusterdns")
     name = svc_env_name(service)
-    value = environ.get(name, "").strip()
+    value = environ.get(name, "")
     if not value:
         raise NodeCacheError(
             f"env {name} (the ClusterIP of Service {service!r}, -upstreamsvc) is not set; "
             "pass -clusterdns IP"
         )
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        raise NodeCacheError(
-            f"env {name}={value!r} is not an IP address; pass -clusterdns IP"
-        ) from None
+    if not go_ip(value):
+        raise NodeCacheError(f"env {name}={value!r} is not an IP address; pass -clusterdns IP")
+    address = ipaddress.ip_address(value)
+    # as net.IP.String() writes it: 2001:0db8::1 -> 2001:db8::1, ::ffff:10.0.0.1 -> 10.0.0.1
+    return str(getattr(address, "ipv4_mapped", None) or address)
 
 
 def parse_upstream_servers(values: Sequence[str]) -> tuple[str, ...]:

@@ -6,7 +6,10 @@ The set, per local IP, is node-cache's (kubernetes/dns ``cmd/node-cache/app/cach
 packets), NOTRACK and ACCEPT in ``raw``/``filter`` OUTPUT for replies from IP:port,
 NOTRACK in ``raw`` OUTPUT for queries from the node itself (hostNetwork pods), and
 NOTRACK for the liveness probe to and from IP:health-port.  Each is ensured with
-``-C`` then prepended with ``-I`` (``EnsureRule(Prepend, ...)``).
+``-C`` then prepended with ``-I`` (``EnsureRule(Prepend, ...)``).  Every rule ends in
+node-cache's comment match (``-m comment --comment "NodeLocal DNS Cache: skip conntrack"``
+on NOTRACK, ``"... allow DNS traffic"`` on ACCEPT), which is part of the rule: ``-C`` and
+``-D`` find node-cache's own rules, and only those.
 
 Pure values and argv lists; running them is ``netsetup``'s job.
 """
@@ -14,6 +17,12 @@ Pure values and argv lists; running them is ``netsetup``'s job.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+#: cache_app.go's iptablesCommentSkipConntrack and iptablesCommentAllowTraffic
+SKIP_CONNTRACK = "NodeLocal DNS Cache: skip conntrack"
+ALLOW_TRAFFIC = "NodeLocal DNS Cache: allow DNS traffic"
+_NOTRACK = ("-j", "NOTRACK", "-m", "comment", "--comment", SKIP_CONNTRACK)
+_ACCEPT = ("-j", "ACCEPT", "-m", "comment", "--comment", ALLOW_TRAFFIC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,8 +32,9 @@ class Rule:
     args: tuple[str, ...]
 
     def to_text(self) -> str:
-        """As ``iptables -S`` prints it, minus the ``-m proto`` and ``/32`` it adds."""
-        return f"-t {self.table} -A {self.chain} {' '.join(self.args)}"
+        """The rule in node-cache's argument order, an argument with spaces in double quotes."""
+        args = (f'"{arg}"' if " " in arg else arg for arg in self.args)
+        return f"-t {self.table} -A {self.chain} {' '.join(args)}"
 
 
 def node_cache_rules(local_ips: tuple[str, ...], port: int, health_port: int) -> tuple[Rule, ...]:
@@ -32,17 +42,17 @@ def node_cache_rules(local_ips: tuple[str, ...], port: int, health_port: int) ->
     dns, health = str(port), str(health_port)
     for ip in local_ips:
         for proto in ("tcp", "udp"):
-            rules.append(Rule("raw", "PREROUTING", (*_to(ip, proto, dns), "-j", "NOTRACK")))
+            rules.append(Rule("raw", "PREROUTING", (*_to(ip, proto, dns), *_NOTRACK)))
         for proto in ("tcp", "udp"):
-            rules.append(Rule("filter", "INPUT", (*_to(ip, proto, dns), "-j", "ACCEPT")))
+            rules.append(Rule("filter", "INPUT", (*_to(ip, proto, dns), *_ACCEPT)))
         for proto in ("tcp", "udp"):
-            rules.append(Rule("raw", "OUTPUT", (*_from(ip, proto, dns), "-j", "NOTRACK")))
+            rules.append(Rule("raw", "OUTPUT", (*_from(ip, proto, dns), *_NOTRACK)))
         for proto in ("tcp", "udp"):
-            rules.append(Rule("filter", "OUTPUT", (*_from(ip, proto, dns), "-j", "ACCEPT")))
+            rules.append(Rule("filter", "OUTPUT", (*_from(ip, proto, dns), *_ACCEPT)))
         for proto in ("tcp", "udp"):
-            rules.append(Rule("raw", "OUTPUT", (*_to(ip, proto, dns), "-j", "NOTRACK")))
-        rules.append(Rule("raw", "OUTPUT", (*_to(ip, "tcp", health), "-j", "NOTRACK")))
-        rules.append(Rule("raw", "OUTPUT", (*_from(ip, "tcp", health), "-j", "NOTRACK")))
+            rules.append(Rule("raw", "OUTPUT", (*_to(ip, proto, dns), *_NOTRACK)))
+        rules.append(Rule("raw", "OUTPUT", (*_to(ip, "tcp", health), *_NOTRACK)))
+        rules.append(Rule("raw", "OUTPUT", (*_from(ip, "tcp", health), *_NOTRACK)))
     return tuple(rules)
 
 

@@ -5,7 +5,12 @@ Facts from kubernetes/dns ``cmd/node-cache/app/configmap.go`` (``updateCorefile`
 * ``__PILLAR__UPSTREAM__SERVERS__`` becomes ``/etc/resolv.conf`` when no upstream
   nameservers are configured (the forward plugin reads that file).  With explicit
   upstreams node-cache turns a ``forward . __PILLAR__UPSTREAM__SERVERS__ { force_tcp }``
-  block into plain (UDP) ``forward . SERVERS``.
+  block into plain (UDP) ``forward . SERVERS`` -- only when the block is written
+  exactly as node-cache's own (its own line, ``forward`` indented 4 spaces,
+  ``force_tcp`` 12, ``}`` 4); any other spelling keeps ``force_tcp`` and only the
+  servers are filled in, as node-cache's plain text replacement does.
+* The rest is text replacement too: nothing is trimmed, so
+  ``bind __PILLAR__LOCAL__DNS__ __PILLAR__DNS__SERVER__`` keeps its trailing space.
 * ``__PILLAR__CLUSTER__DNS__`` becomes the upstream Service's ClusterIP.  node-cache
   writes ``<nil>`` when it has none; we refuse, naming the line, since such a
   Corefile cannot run.  A template without this pillar needs no address.
@@ -37,9 +42,8 @@ DNS_SERVER = "__PILLAR__DNS__SERVER__"
 DNS_DOMAIN = "__PILLAR__DNS__DOMAIN__"
 DEFAULT_UPSTREAM = "/etc/resolv.conf"
 
-_TCP_UPSTREAM_BLOCK = re.compile(
-    r"forward\s+\.\s+" + UPSTREAM_SERVERS + r"\s*\{\s*force_tcp\s*\}", re.MULTILINE
-)
+# configmap.go's upstreamTCPBlock, byte for byte: the only spelling turned into plain forward.
+_TCP_UPSTREAM_BLOCK = "\n    forward . " + UPSTREAM_SERVERS + " {\n            force_tcp\n    }\n"
 # An address:port use (``health __PILLAR__LOCAL__DNS__:8080``) takes one address, not the list.
 _LOCAL_DNS_WITH_PORT = re.compile(LOCAL_DNS + r"(?=:\d)")
 _PILLAR = re.compile(r"__PILLAR__[A-Z_]+?__(?![A-Z])")
@@ -77,8 +81,7 @@ def fill(template: str, pillars: Pillars, filename: str = "Corefile.base") -> st
     text = text.replace(LOCAL_DNS, " ".join(pillars.local_ips))
     text = text.replace(DNS_SERVER, "")
     text = text.replace(DNS_DOMAIN, pillars.domain.strip(".") or ".")
-    text += stub_domain_blocks(pillars.kubedns, pillars.local_ips, pillars.port)
-    return "\n".join(line.rstrip() for line in text.split("\n"))
+    return text + stub_domain_blocks(pillars.kubedns, pillars.local_ips, pillars.port)
 
 
 def _fill_upstream(template: str, servers: tuple[str, ...]) -> str:
@@ -86,7 +89,7 @@ def _fill_upstream(template: str, servers: tuple[str, ...]) -> str:
         return template.replace(UPSTREAM_SERVERS, DEFAULT_UPSTREAM)
     joined = " ".join(servers)
     # node-cache: "Use UDP to connect to custom upstream DNS servers."
-    text = _TCP_UPSTREAM_BLOCK.sub(lambda _: f"forward . {joined}", template)
+    text = template.replace(_TCP_UPSTREAM_BLOCK, f"\n    forward . {joined}\n")
     return text.replace(UPSTREAM_SERVERS, joined)
 
 
