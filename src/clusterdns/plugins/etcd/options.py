@@ -75,6 +75,12 @@ def parse(directive: Directive, server_zones: Sequence[str]) -> EtcdOptions:
             except ValueError as exc:
                 fail(option, str(exc), PLUGIN)
         elif option.name == "credentials":
+            if not args:  # CoreDNS: c.ArgErr()
+                fail(
+                    option,
+                    "Wrong argument count or unexpected line ending after 'credentials'",
+                    PLUGIN,
+                )
             if len(args) != 2:
                 fail(option, "credentials requires 2 arguments, username and password", PLUGIN)
             username, password = args

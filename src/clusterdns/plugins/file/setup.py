@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from clusterdns.corefile.model import Directive
+from clusterdns.dns.names import reverse_zones
 from clusterdns.plugins.args import fail, parse_duration
 from clusterdns.plugins.file.handler import File
 from clusterdns.plugins.plugin import Plugin, SetupContext
@@ -29,13 +30,23 @@ def absolute(name: str) -> str:
     return name if name.endswith(".") else name + "."
 
 
+def _origins(arg: str) -> list[str]:
+    """A zone argument as CoreDNS's ``OriginsFromArgsOrServerBlock``: a CIDR is its reverse zones."""
+    if "/" in arg:
+        try:
+            return reverse_zones(arg)
+        except ValueError:
+            pass
+    return [absolute(arg)]
+
+
 def parse(directive: Directive, server_zones: tuple[str, ...]) -> FileConfig:
     if not directive.args:
         fail(directive, "file needs a zone file: file DBFILE [ZONES...]")
     path = directive.args[0]
     if not os.path.isabs(path):
         path = os.path.join(os.path.dirname(os.path.abspath(directive.file)), path)
-    zones = tuple(absolute(z) for z in directive.args[1:]) or server_zones
+    zones = tuple(z for arg in directive.args[1:] for z in _origins(arg)) or server_zones
     reload, by_mtime, fallthrough = DEFAULT_RELOAD, False, None
     for option in directive.block:
         if option.name == "reload":

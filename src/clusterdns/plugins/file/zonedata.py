@@ -10,12 +10,14 @@ whether the reply is authoritative.  What it implements:
   and only at the closest encloser, so an empty non-terminal between blocks a shallower wildcard;
 * CNAMEs are followed inside the zone, at most 8 links, and the last link decides the rcode
   (RFC 6604); a target outside the zone, or one already in the chain, ends the answer there;
+* DNAMEs (RFC 6672): below a DNAME's owner the answer is the DNAME, a CNAME synthesized from the
+  query name to the substituted name, and that name's answer (CoreDNS's dname.go);
 * delegations (RFC 1034 4.3.2 step 3b): below a zone cut the reply is a referral, the cut's NS
   records in the authority section with their in-zone addresses as glue, without AA;
 * positive answers carry the apex NS records in the authority section and, for MX, SRV, SVCB and
   HTTPS, the in-zone addresses of their targets in the additional section, as CoreDNS does.
 
-DNAME, DNSSEC records (beyond serving them as data) and zone transfers are not implemented.
+DNSSEC records (beyond serving them as data) and zone transfers are not implemented.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from clusterdns.dns.wire import NOERROR, NXDOMAIN
 
 MAX_CNAME_LINKS = 8
 A, NS, CNAME, SOA, MX, SRV, AAAA = 1, 2, 5, 6, 15, 33, 28
-SVCB, HTTPS, ANY, DS = 64, 65, 255, 43
+SVCB, HTTPS, DS, DNAME = 64, 65, 43, 39
+SERVFAIL, YXDOMAIN = 2, 6
 WILDCARD = b"*"
 
 
@@ -103,6 +106,9 @@ class ZoneData:
             if qtype == SOA:
                 return Result(NOERROR, found, self._type(apex, NS))
             return Result(NOERROR, found, (), self._glue(found))
+        dname = self._dname(qname)
+        if dname is not None:
+            return self._substitute(qname, qtype, dname, chain)
         cut = self._cut(qname, qtype)
         if cut is not None:
             ns = self._type(cut, NS)
@@ -132,21 +138,76 @@ class ZoneData:
             if len(chain) > MAX_CNAME_LINKS or target in chain or not target.is_subdomain(apex):
                 # outside the zone, a loop, or too long: the client follows it from here
                 return Result(NOERROR, (cname,), self._type(apex, NS))
-            rest = self._lookup(target, qtype, (*chain, target))
-            answer = (cname, *rest.answer)
-            return Result(
-                rest.rcode,
-                answer,
-                rest.authority,
-                rest.additional,
-                aa=True,  # an authoritative alias keeps AA even before a referral
-            )
-        found = (
-            tuple(node.values()) if qtype == ANY else tuple(node[t] for t in (qtype,) if t in node)
-        )
+            return self._chase((cname,), target, qtype, chain)
+        # CoreDNS keeps no ANY set: ANY finds no records, NODATA (its *any* plugin answers ANY)
+        found = tuple(node[t] for t in (qtype,) if t in node)
         if not found:
             return Result(NOERROR, (), self._type(apex, SOA))
         return Result(NOERROR, found, self._type(apex, NS), self._targets(found))
+
+    def _chase(
+        self,
+        head: tuple[dns.rrset.RRset, ...],
+        target: dns.name.Name,
+        qtype: int,
+        chain: tuple[dns.name.Name, ...],
+    ) -> Result:
+        """``head`` (a CNAME, or a DNAME and its CNAME) then the answer for ``target``.
+
+        As CoreDNS's externalLookup: a target that is a name of the zone without the asked
+        type ends the answer with the apex NS, NOERROR (not NODATA); the rest is the
+        target's own lookup, whose rcode is the reply's (RFC 6604).
+        """
+        rest = self._lookup(target, qtype, (*chain, target))
+        authority = rest.authority
+        if rest.rcode == NOERROR and not rest.answer and rest.aa and target in self.rrsets:
+            authority = self._type(self.origin, NS)
+        return Result(
+            rest.rcode,
+            (*head, *rest.answer),
+            authority,
+            rest.additional,
+            aa=True,  # an authoritative alias keeps AA even before a referral
+        )
+
+    def _dname(self, qname: dns.name.Name) -> dns.rrset.RRset | None:
+        """The DNAME of the highest name above ``qname`` (from the apex down) that has one,
+        unless a zone cut comes first (CoreDNS lookup.go walks the labels from the right)."""
+        apex = self.origin
+        if not qname.is_subdomain(apex):
+            return None
+        for length in range(len(apex), len(qname)):
+            name = qname.split(length)[1]
+            node = self.rrsets.get(name)
+            if node is None:
+                continue
+            if DNAME in node:
+                return node[DNAME]
+            if NS in node and name != apex:
+                return None
+        return None
+
+    def _substitute(
+        self,
+        qname: dns.name.Name,
+        qtype: int,
+        dname: dns.rrset.RRset,
+        chain: tuple[dns.name.Name, ...],
+    ) -> Result:
+        """RFC 6672 2.2: the DNAME, a CNAME from ``qname`` to the substituted name, and
+        (unless CNAME was asked) the answer for that name (CoreDNS dname.go)."""
+        try:
+            target = qname.relativize(dname.name).concatenate(dname[0].target)
+        except dns.name.NameTooLong:
+            return Result(YXDOMAIN, (dname,), self._type(self.origin, NS))
+        if target == qname:
+            return Result(SERVFAIL)  # a substitution that does not change the name can only loop
+        cname = dns.rrset.from_text(qname, dname.ttl, "IN", "CNAME", target.to_text())
+        if qtype == CNAME:
+            return Result(NOERROR, (dname, cname), self._type(self.origin, NS))
+        if len(chain) > MAX_CNAME_LINKS or target in chain:
+            return Result(NOERROR, (dname, cname), self._type(self.origin, NS))
+        return self._chase((dname, cname), target, qtype, chain)
 
     def _cut(self, qname: dns.name.Name, qtype: int) -> dns.name.Name | None:
         """The highest zone cut at or above ``qname`` below the apex (a DS at the cut is the parent's)."""

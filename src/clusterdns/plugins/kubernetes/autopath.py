@@ -26,14 +26,17 @@ RESOLV_CONF = "/etc/resolv.conf"
 
 @functools.lru_cache(maxsize=4)
 def resolv_search(path: str = RESOLV_CONF) -> tuple[str, ...]:
-    """The search domains of ``path`` (the last ``search``/``domain`` line wins, as libc), absolute."""
+    """The search domains of ``path``, absolute: the last ``search`` line, or ``domain``'s
+    first word when that comes last (miekg/dns ``ClientConfigFromFile``, as CoreDNS reads it)."""
     domains: tuple[str, ...] = ()
     try:
         with open(path, encoding="utf-8", errors="replace") as stream:
             for line in stream:
                 words = line.split()
-                if words and words[0] in ("search", "domain"):
-                    domains = tuple(absolute(w.lower()) for w in words[1:])
+                if words and words[0] == "search":
+                    domains = tuple(absolute(w) for w in words[1:])
+                elif words and words[0] == "domain":
+                    domains = tuple(absolute(w) for w in words[1:2])
     except OSError:
         return ()
     return domains
@@ -43,7 +46,7 @@ def search_path(
     plugin: Kubernetes, client_ip: str, name: str, resolv: str = RESOLV_CONF
 ) -> list[str] | None:
     """The client's search path ending with ``""``, or None when autopath must not guess."""
-    zone = longest_zone(name, plugin.opts.forward_zones)
+    zone = longest_zone(name, plugin.opts.zones)  # CoreDNS: k.Zones, reverse ones too
     if zone is None or plugin.opts.pods != PODS_VERIFIED:
         return None
     pods = plugin.store.pods_at(client_ip)
