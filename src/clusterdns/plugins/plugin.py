@@ -108,6 +108,11 @@ class Reply:
 
 Handler = Callable[[Request], Awaitable[Reply]]
 
+Hit = tuple[bytes, bytes, tuple[str, int], str, str, float, float]
+"""A query answered from the server's memo, as its listener saw it: (query bytes, reply
+bytes, client address, "udp" or "tcp", local address, received, sent), the times
+``time.perf_counter()``'s."""
+
 
 class Plugin:
     """Base class: override what the plugin needs."""
@@ -154,24 +159,13 @@ class Plugin:
     def tap_reply(self, seen: Seen, wire: bytes, rcode: int) -> None:
         """The reply the server sends for ``seen`` (memo hits included; only when ``taps_queries``)."""
 
-    def tap_hit(
-        self,
-        data: bytes,
-        wire: bytes,
-        client: tuple[str, int],
-        transport: str,
-        local: str,
-        received: float,
-        sent: float,
-        server: str,
-        zone: str,
-    ) -> None:
-        """A memo hit: query and reply at once (only when ``taps_queries``); ``received``
-        and ``sent`` are perf_counter times of the query's arrival and the reply's write.
+    def tap_hit(self, hit: Hit, server: str, zone: str) -> None:
+        """A memo hit: query and reply at once (only when ``taps_queries``).
 
         The default shows it to ``tap_query`` and ``tap_reply``; a tap on the
         hot path (dnstap) overrides it to skip building a ``Seen``.
         """
+        data, wire, client, transport, local, received, _sent = hit
         seen = Seen(data, client, transport, local, received, server, zone)
         self.tap_query(seen)
         self.tap_reply(seen, wire, wire[3] & 0xF)

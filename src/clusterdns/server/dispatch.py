@@ -26,7 +26,7 @@ from clusterdns.dns.wire import (
     WireError,
     parse_query,
 )
-from clusterdns.plugins.plugin import UNGUARDED, Handler, Plugin, Reply, Request, Seen
+from clusterdns.plugins.plugin import UNGUARDED, Handler, Hit, Plugin, Reply, Request, Seen
 from clusterdns.server.stats import CellKey, Stats, type_label
 
 log = logging.getLogger("clusterdns.server")
@@ -95,7 +95,7 @@ class Memo:
         self.entries.clear()
 
 
-TapHit = Callable[[bytes, bytes, tuple[str, int], str, str, float, float, str, str], None]
+TapHit = Callable[[Hit, str, str], None]
 
 
 def _hooks(plugins: tuple[Plugin, ...]) -> tuple[TapHit, ...]:
@@ -145,9 +145,10 @@ class Dispatcher:
         taps = self.tapped.get(zone)
         if not taps:
             return
+        hit = (data, wire, client, transport, local, received, sent)
         try:
             for tap_hit in taps:
-                tap_hit(data, wire, client, transport, local, received, sent, self.server, zone)
+                tap_hit(hit, self.server, zone)
         except Exception:
             log.exception("a tap of %s failed", zone)
 

@@ -23,7 +23,7 @@ from prometheus_client import Counter
 
 from clusterdns.plugins.dnstap.frames import EXCHANGE, Facts, FrameWriter
 from clusterdns.plugins.dnstap.setup import DnstapConfig
-from clusterdns.plugins.plugin import Host, Plugin, Seen
+from clusterdns.plugins.plugin import Hit, Host, Plugin, Seen
 from clusterdns.tap import framestream
 from clusterdns.tap.framestream import ACCEPT, CONTENT_TYPE, FINISH, READY, START, STOP
 from clusterdns.tap.message import (
@@ -296,21 +296,9 @@ class Dnstap(Plugin):
         for output in self.outputs:
             output.put((CLIENT_RESPONSE, facts))
 
-    def tap_hit(
-        self,
-        data: bytes,
-        wire: bytes,
-        client: tuple[str, int],
-        transport: str,
-        local: str,
-        received: float,
-        sent: float,
-        server: str,
-        zone: str,
-    ) -> None:
-        exchange = (data, wire, client, transport, local, received, sent)
+    def tap_hit(self, hit: Hit, server: str, zone: str) -> None:
         for output in self.outputs:
-            output.put_exchange(exchange)
+            output.put_exchange(hit)  # a Hit has the shape of an exchange's facts
 
     def tap_forwarder(
         self,

@@ -24,7 +24,7 @@ from clusterdns.dns.names import normalize_zone
 from clusterdns.dns.walks import NXDOMAIN, WalkTracker
 from clusterdns.dns.wire import WireError, parse_query
 from clusterdns.plugins.args import no_block
-from clusterdns.plugins.plugin import Plugin, Seen, SetupContext
+from clusterdns.plugins.plugin import Hit, Plugin, Seen, SetupContext
 
 QUERIES = Counter(
     "clusterdns_search_expansion_queries_total",
@@ -132,18 +132,8 @@ class SearchWalk(Plugin):
     def tap_reply(self, seen: Seen, wire: bytes, rcode: int) -> None:
         self._observe(seen.data, seen.client[0], rcode, seen.received)
 
-    def tap_hit(
-        self,
-        data: bytes,
-        wire: bytes,
-        client: tuple[str, int],
-        transport: str,
-        local: str,
-        received: float,
-        sent: float,
-        server: str,
-        zone: str,
-    ) -> None:
+    def tap_hit(self, hit: Hit, server: str, zone: str) -> None:
+        data, wire, client, _transport, _local, received, _sent = hit
         self._observe(data, client[0], wire[3] & 0xF, received)
 
     def _observe(self, data: bytes, client: str, rcode: int, received: float) -> None:

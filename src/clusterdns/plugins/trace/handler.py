@@ -41,7 +41,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, set_
 from clusterdns import __version__
 from clusterdns.dns.codes import rcode_label, type_text
 from clusterdns.dns.wire import SERVFAIL, WireError, parse_query
-from clusterdns.plugins.plugin import Handler, Plugin, Reply, Request
+from clusterdns.plugins.plugin import Handler, Hit, Plugin, Reply, Request
 from clusterdns.plugins.trace.setup import OTLP_GRPC, TraceConfig
 
 log = logging.getLogger("clusterdns.plugins.trace")
@@ -153,23 +153,13 @@ class Trace(Plugin):
         span.end()
         return reply
 
-    def tap_hit(
-        self,
-        data: bytes,
-        wire: bytes,
-        client: tuple[str, int],
-        transport: str,
-        local: str,
-        received: float,
-        sent: float,
-        server: str,
-        zone: str,
-    ) -> None:
+    def tap_hit(self, hit: Hit, server: str, zone: str) -> None:
         """A reply from the server's memo: counted, and traced as a ``servedns`` span alone."""
         self.count += 1
         tracer = self.tracer
         if not self.every or self.count % self.every or tracer is None:
             return
+        data, wire, client, transport, _local, received, _sent = hit
         try:
             query = parse_query(data)
         except WireError:
