@@ -33,9 +33,16 @@ with open(f"{work}/queries", "w") as queries:
 PY
 last=$(tail -1 "$work/queries" | awk '{print $1}')
 
-run() { # label extra-directives
-  local port metrics
+run() { # label extra-directives ("TAPSOCK" in them: a fresh collector for this run)
+  local port metrics collector=""
   port=$(free_port); metrics=$(free_port)
+  if [[ "$2" == *TAPSOCK* ]]; then
+    taskset -c 1 fstrm_capture -t protobuf:dnstap.Dnstap -u "$work/tap.$1.sock" -w /dev/null \
+      > "$work/fstrm.$1.log" 2>&1 &
+    collector=$!; pids+=($collector)
+    sleep 0.5
+  fi
+  set -- "$1" "${2//TAPSOCK/$work/tap.$1.sock}"
   cat > "$work/Corefile.$1" <<COREFILE
 cluster.local:$port {
     bind 127.0.0.1
@@ -55,26 +62,23 @@ COREFILE
   done
   taskset -c 1 dnsperf -s 127.0.0.1 -p "$port" -d "$work/queries" -l "$DURATION" -c 8 -q 500 -T 1 > "$work/$1.txt" 2>&1 || true
   kill "$pid"; wait "$pid" 2>/dev/null || true
+  if [ -n "$collector" ]; then kill "$collector"; wait "$collector" 2>/dev/null || true; fi
   qps=$(awk '/Queries per second/ {print $4}' "$work/$1.txt")
   lost=$(awk '/Queries lost/ {print $3}' "$work/$1.txt")
   echo "$1 $qps $lost"
 }
 
-taskset -c 1 fstrm_capture -t protobuf:dnstap.Dnstap -u "$work/tap.sock" -w /dev/null > "$work/fstrm.log" 2>&1 &
-pids+=($!)
-sleep 0.5
-
 load_before=$(uptime | sed 's/.*load average: //')
 base1=$(run baseline "")
-tap=$(run dnstap "dnstap unix://$work/tap.sock full")
+tap=$(run dnstap "dnstap unix://TAPSOCK full")
 walk=$(run searchwalk "searchwalk")
-base2=$(run baseline2 "")
-both=$(run both "dnstap unix://$work/tap.sock full
+both=$(run both "dnstap unix://TAPSOCK full
     searchwalk")
+base2=$(run baseline2 "")
 load_after=$(uptime | sed 's/.*load average: //')
-echo "$base1"; echo "$tap"; echo "$walk"; echo "$base2"; echo "$both"
+echo "$base1"; echo "$tap"; echo "$walk"; echo "$both"; echo "$base2"
 
-python3 - "$OUT" "$DURATION" "$SERVICES" "$load_before" "$load_after" "$base1" "$tap" "$walk" "$base2" "$both" <<'PY'
+python3 - "$OUT" "$DURATION" "$SERVICES" "$load_before" "$load_after" "$base1" "$tap" "$walk" "$both" "$base2" <<'PY'
 import sys, time, platform
 out, duration, services, before, after, *runs = sys.argv[1:]
 rows = [r.split() for r in runs]
@@ -85,10 +89,10 @@ lines = [
     "",
     f"Run {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())} by `benchmarks/tap_overhead.sh`: `clusterdns synth` cluster",
     f"of {services} services in 10 namespaces; the ClusterIP names queried (A) by dnsperf (-c 8 -q 500, {duration}s each),",
-    "server on core 0, dnsperf and the dnstap collector (`fstrm_capture -w /dev/null`, reading all the time) on",
-    "core 1, loopback. Every server runs `errors`, `prometheus` and `kubernetes cluster.local { manifests ... }`;",
-    "the runs add `dnstap unix://SOCK full`, `searchwalk`, or both. The baseline ran first and fourth;",
-    "ratios are against the mean of the two.",
+    "server on core 0, dnsperf and the dnstap collector (`fstrm_capture -w /dev/null`, reading all the time,",
+    "a fresh one for each run that taps) on core 1, loopback. Every server runs `errors`, `prometheus` and",
+    "`kubernetes cluster.local { manifests ... }`; the runs add `dnstap unix://SOCK full`, `searchwalk`, or both.",
+    "The baseline ran first and last; ratios are against the mean of the two.",
     "",
     "| run | QPS | lost | ratio to baseline |",
     "|---|---|---|---|",
@@ -100,7 +104,7 @@ lines += [
     f"Load average before: {before}; after: {after} (the machine is shared; other runs add noise).",
     "",
     f"**dnstap (collector reading) / baseline: {qps['dnstap'] / base:.2f}; searchwalk / baseline: "
-    f"{qps['searchwalk'] / base:.2f}** (target >= 0.8).",
+    f"{qps['searchwalk'] / base:.2f}; both / baseline: {qps['both'] / base:.2f}** (target >= 0.8).",
     "",
     "autopath: the 8-query walk of seed 002 (google.com from a pod, A and AAAA, ndots:5) takes 2 queries",
     "with `autopath @kubernetes` (tests/plugins/test_autopath.py::test_a_pods_external_lookup_takes_one_query_per_type",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import struct
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,7 +98,7 @@ class FrameWriter:
         second = int(x)
         return self.base + second, int((x - second) * 1e9)
 
-    def frames(self, items: list[tuple[int, Facts]]) -> bytes:
+    def frames(self, items: Iterable[tuple[int, Facts]]) -> bytes:
         parts: list[bytes] = []
         add = parts.extend
         templates = self.templates
@@ -125,8 +126,8 @@ class FrameWriter:
             pv = ports[port]
             nq = _NSEC(int((x - second) * 1e9))
             if full:
-                add((t.a, pv, t.b, nq, t.c, query, t.d, pv, t.e, nq, t.f))
-                add((_NSEC(int((y - second) * 1e9)), t.g, reply, t.h))
+                nr = _NSEC(int((y - second) * 1e9))
+                add((t.a, pv, t.b, nq, t.c, query, t.d, pv, t.e, nq, t.f, nr, t.g, reply, t.h))
             else:
                 add((t.a, pv, t.b, nq, t.d, pv, t.e, nq, t.f, _NSEC(int((y - second) * 1e9)), t.h))
         return b"".join(parts)

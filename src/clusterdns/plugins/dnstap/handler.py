@@ -47,7 +47,6 @@ TIMEOUT = 4.0  # CoreDNS's tcpTimeout: dial, handshake and each write
 BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 2.0
 IDLE_POLL = 0.005  # how often an idle output looks at its queue
-BATCH = 2048  # messages encoded per pass before the loop gets a turn
 REPORT_EVERY = 10.0  # CoreDNS logs "Dropped dnstap messages: N" every 10 s
 
 # Queue items: (kind, facts) with kind a dnstap message type or EXCHANGE (frames.py).
@@ -202,20 +201,19 @@ class Output:
     ) -> float:
         """Write what the queue holds, in large batches, until the collector goes away.
 
-        An idle pass sleeps IDLE_POLL, so under load each write carries what
-        arrived meanwhile (hundreds of messages) and its cost is shared; the
-        writer is drained only when the socket pushes back.
+        Each pass takes what the queue holds and sleeps IDLE_POLL, so under load
+        each write carries what arrived meanwhile (hundreds of messages, at most
+        the queue's bound) and its cost is shared; the writer is drained only
+        when the socket pushes back.
         """
-        queue = self.queue
-        popleft = queue.popleft
         transport = writer.transport
         while True:
             if eof.done():
                 raise ConnectionResetError("collector closed the connection")
-            if queue:
-                items = [popleft() for _ in range(min(len(queue), BATCH))]
-                count = len(items) + sum(kind == EXCHANGE for kind, _ in items)
-                self.held -= count
+            if self.queue:
+                # take the whole queue at once: the taps append to the fresh one
+                items, self.queue = self.queue, deque()
+                count, self.held = self.held, 0
                 writer.write(self.writer.frames(items))
                 if transport.get_write_buffer_size() > self.high_water:
                     try:
@@ -228,7 +226,7 @@ class Output:
             elif self.closing:
                 return last_report
             last_report = self._report(last_report)
-            await asyncio.sleep(0 if len(queue) >= BATCH else IDLE_POLL)
+            await asyncio.sleep(IDLE_POLL)
 
     async def _finish(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, eof: asyncio.Future[bytes]
