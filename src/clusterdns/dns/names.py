@@ -95,13 +95,20 @@ def split_host_port(text: str, default_port: int) -> tuple[str, int]:
     return host, int(port)
 
 
+def is_ip(text: str) -> bool:
+    """An IPv4 or IPv6 address in text form."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def split_ip_port(text: str, default_port: int) -> tuple[str, int]:
     """``split_host_port`` whose host must be an IP address and port 1-65535; ValueError otherwise."""
     host, port = split_host_port(text, default_port)
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"{text!r}: expected an IP address as HOST:PORT") from None
+    if not is_ip(host):
+        raise ValueError(f"{text!r}: expected an IP address as HOST:PORT")
     if port == 0:
         raise ValueError(f"{text!r}: port must be 1-65535")
     return host, port

@@ -192,16 +192,12 @@ def shrink_to_fit(query: Query, wire: bytes) -> bytes:
     flags = int.from_bytes(wire[2:4], "big")
     ancount, nscount, arcount = struct.unpack_from(">HHH", wire, 6)
     body = wire[query.question_end :]
-    end = 0
-    last = 0
-    for _ in range(ancount + nscount + arcount):
-        last, end = end, _record_end(body, end)
-        if end > len(body):
-            return truncated(query, flags & ~(QR | OPCODE_MASK | RD | CD | TC))
-    if arcount and _RDLENGTH.unpack_from(body, skip_name(body, last))[0] == TYPE_OPT:
-        body, arcount = body[:last], arcount - 1
-    elif _has_opt(body, ancount + nscount + arcount):
+    records = _walk_records(body, 0, ancount + nscount + arcount)
+    opt = None if records is None else _last_opt(records)
+    if records is None or opt == _MISPLACED:
         return truncated(query, flags & ~(QR | OPCODE_MASK | RD | CD | TC))
+    if opt is not None:
+        body, arcount = body[:opt], arcount - 1
     return fit_udp(query, flags, (ancount, nscount, arcount), body, reply_opt(query))
 
 
@@ -211,36 +207,56 @@ def mirror_opt(query: Query, wire: bytes) -> bytes:
     For a query with EDNS: the reply's OPT, when it is the last record, gets the
     query's UDP size, version 0, its flags cleared but DO kept, and DO set when
     the query had it; a reply without one gets ``reply_opt``.  A reply to a query
-    without EDNS, or one that cannot be walked, is returned as it is.
+    without EDNS, or one that cannot be walked or has its OPT elsewhere, is
+    returned as it is.
     """
     if not query.edns:
         return wire
     ancount, nscount, arcount = struct.unpack_from(">HHH", wire, 6)
-    offset = last = query.question_end
-    for _ in range(ancount + nscount + arcount):
-        last, offset = offset, _record_end(wire, offset)
-        if offset > len(wire):
-            return wire
-    if arcount:
-        at = skip_name(wire, last)
-        if _RDLENGTH.unpack_from(wire, at)[0] == TYPE_OPT:
-            flags = _RDLENGTH.unpack_from(wire, at + 6)[0] & 0x8000
-            if query.do:
-                flags |= 0x8000
-            patched = struct.pack(">HBBH", query.udp_size, 0, 0, flags)
-            return wire[: at + 2] + patched + wire[at + 8 :]
-    header = wire[:10] + struct.pack(">H", arcount + 1)
-    return header + wire[12:] + reply_opt(query)
+    records = _walk_records(wire, query.question_end, ancount + nscount + arcount)
+    opt = None if records is None else _last_opt(records)
+    if records is None or opt == _MISPLACED:
+        return wire
+    if opt is None:
+        header = wire[:10] + struct.pack(">H", arcount + 1)
+        return header + wire[12:] + reply_opt(query)
+    at = skip_name(wire, opt)
+    flags = _RDLENGTH.unpack_from(wire, at + 6)[0] & 0x8000
+    if query.do:
+        flags |= 0x8000
+    patched = struct.pack(">HBBH", query.udp_size, 0, 0, flags)
+    return wire[: at + 2] + patched + wire[at + 8 :]
 
 
-def _has_opt(body: bytes, records: int) -> bool:
-    offset = 0
-    for _ in range(records):
-        name_end = skip_name(body, offset)
-        if _RDLENGTH.unpack_from(body, name_end)[0] == TYPE_OPT:
-            return True
-        offset = _record_end(body, offset)
-    return False
+_TYPE_AND_RDLENGTH = struct.Struct(">H6xH")
+_MISPLACED = -1
+
+
+def _walk_records(buf: bytes, offset: int, count: int) -> list[tuple[int, int]] | None:
+    """(start, type) of the ``count`` records from ``offset``; None when they overrun ``buf``."""
+    out: list[tuple[int, int]] = []
+    for _ in range(count):
+        try:
+            at = skip_name(buf, offset)
+            rtype, rdlength = _TYPE_AND_RDLENGTH.unpack_from(buf, at)
+        except (WireError, struct.error):
+            return None
+        out.append((offset, rtype))
+        offset = at + 10 + rdlength
+        if offset > len(buf):
+            return None
+    return out
+
+
+def _last_opt(records: list[tuple[int, int]]) -> int | None:
+    """Where the OPT record starts when it is the last record; None without one; _MISPLACED
+    when an OPT stands elsewhere (RFC 6891 6.1.1 allows one, in the additional section)."""
+    opts = [start for start, rtype in records if rtype == TYPE_OPT]
+    if not opts:
+        return None
+    if opts == [records[-1][0]]:
+        return opts[0]
+    return _MISPLACED
 
 
 def _record_end(body: bytes, offset: int) -> int:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from clusterdns.corefile.keys import block_addresses
 from clusterdns.corefile.model import Directive, ServerBlock
-from clusterdns.dns.names import absolute, is_subdomain, split_ip_port
+from clusterdns.dns.names import absolute, is_ip, is_subdomain, split_ip_port
 from clusterdns.doctor.findings import Finding, Severity
 from clusterdns.errors import ClusterDNSError
 from clusterdns.resolver.resolvconf import Effective, Libc, ResolvConf
@@ -386,16 +386,8 @@ def _listen(block: ServerBlock) -> tuple[int, tuple[str, ...]]:
             words = list(d.args)
             if "except" in words:
                 words = words[: words.index("except")]
-            ips += [w for w in words if _is_ip(w)]
+            ips += [w for w in words if is_ip(w)]
     return (ports[0] if ports else 53), tuple(ips)
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _forward_targets(d: Directive) -> list[tuple[str, str, int]]:

@@ -440,9 +440,10 @@ class Cache(Plugin):
             flags |= AD  # RFC 6840 5.7-5.8: keep AD only for a client that asked
         stored = entry.stored
         opt = reply_opt(query)
+        flags = reply_flags(query, flags)
         header = _HEADER.pack(
             query.id,
-            reply_flags(query, flags),
+            flags,
             1,
             stored.ancount,
             stored.nscount,
@@ -452,7 +453,7 @@ class Cache(Plugin):
         wire = header + query.question + body + opt
         if request.udp and len(wire) > query.max_udp_payload():
             counts = (stored.ancount, stored.nscount, stored.arcount)
-            return fit_udp(query, reply_flags(query, flags), counts, body, opt)
+            return fit_udp(query, flags, counts, body, opt)
         return wire
 
     # -- prefetch ----------------------------------------------------------

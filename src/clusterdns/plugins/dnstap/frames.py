@@ -6,7 +6,7 @@ is what the plugin costs.  Two messages of one exchange differ from the next
 exchange's only in the client port, the times and the DNS messages, so for
 each (protocol, client address, server address, message sizes) the constant
 runs of bytes around those are built once (``_Template``) and an exchange is
-sixteen slices joined.  Everything else (forward's messages, a query and its
+fifteen slices joined.  Everything else (forward's messages, a query and its
 reply tapped apart, a client port below 16 384, an exchange across a second
 boundary) goes through ``tap.message.Encoder``.  tests/tap/test_encoder.py
 compares both paths byte for byte with the protobuf runtime.

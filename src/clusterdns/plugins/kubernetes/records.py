@@ -44,6 +44,7 @@ from clusterdns.cluster.model import (
     canonical_ip,
     is_ipv4_text,
 )
+from clusterdns.dns.names import is_ip
 from clusterdns.dns.names import is_subdomain as in_zone
 from clusterdns.dns.zone import Record
 from clusterdns.plugins.kubernetes.options import PODS_DISABLED, PODS_INSECURE, KubernetesOptions
@@ -211,7 +212,7 @@ def _external_name(
     svc: Service, opts: KubernetesOptions, base: str
 ) -> Iterator[tuple[str, list[Record]]]:
     # spec 2.5; CoreDNS keeps the service only when externalName is a name, not an IP
-    if _is_ip(svc.external_name):
+    if is_ip(svc.external_name):
         return
     yield base, [Record("CNAME", opts.ttl, svc.external_name.rstrip(".") + ".")]
 
@@ -341,14 +342,6 @@ def address_record(ip: str, ttl: int) -> Record:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return Record("A", ttl, str(address.ipv4_mapped))  # Go's To4() sees a v4 address
     return Record("A" if address.version == 4 else "AAAA", ttl, str(address))
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 # ---------------------------------------------------------------- reverse
@@ -569,7 +562,7 @@ def pod_record(name: str, state: ClusterView, opts: KubernetesOptions) -> list[R
     if not namespace_exposed(state, namespace, opts):
         return None
     ip = _ip_from_pod_label(pod_label)
-    if not _is_ip(ip):
+    if not is_ip(ip):
         return None
     if opts.pods == PODS_INSECURE:
         return [address_record(ip, opts.ttl)]
