@@ -1,7 +1,7 @@
 """The kubernetes plugin on a live (test) API server: start-up, memory, change -> answer, QPS.
 
 For each size (default 1 000, 10 000 and 50 000 services, 10 endpoints each) this
-starts the test API server (``python -m clusterdns.cluster.apiserver``, a synthetic
+starts the test API server (``python -m tests.support.apiserver``, a synthetic
 cluster from ``clusterdns.cluster.synthetic``) pinned to core 1, then
 ``clusterdns serve`` on a kubeadm-like Corefile with ``kubeconfig`` pinned to
 core 0, and measures:
@@ -122,11 +122,12 @@ def free_port() -> int:
 
 def start_api(size: int) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        ["taskset", "-c", "1", PYTHON, "-m", "clusterdns.cluster.apiserver"]
+        ["taskset", "-c", "1", PYTHON, "-m", "tests.support.apiserver"]
         + ["--synthetic-services", str(size), "--endpoints-per-service", str(ENDPOINTS)]
         + ["--namespaces", str(NAMESPACES), "--token", TOKEN, "--bookmark-interval", "30"],
         stdout=subprocess.PIPE,
         text=True,
+        cwd=ROOT,  # the test API server is tests.support.apiserver, a package of the checkout
     )
     assert proc.stdout is not None
     url = proc.stdout.readline().strip()

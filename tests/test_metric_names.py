@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from serverutil import running
+from tests.support.serverutil import running
 
 FIXTURE = Path(__file__).parent / "fixtures" / "metrics.txt"
 CORE_EXACT = {"coredns_panics_total", "coredns_plugin_enabled", "coredns_build_info"}

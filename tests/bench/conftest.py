@@ -17,9 +17,9 @@ from typing import Any
 import dns.message
 import pytest
 
-import relayutil
 from clusterdns.bench.lab import LossyRelay
 from clusterdns.cli import main
+from tests.support import relayutil
 
 DNSMASQ = "/usr/sbin/dnsmasq"
 HOSTS = 50

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 from clusterdns.cli import main
-
-_spec = importlib.util.spec_from_file_location(
-    "loopback_dns", Path(__file__).parent.parent / "resolver" / "loopback_dns.py"
-)
-assert _spec and _spec.loader
-loopback_dns = importlib.util.module_from_spec(_spec)
-sys.modules["loopback_dns"] = loopback_dns
-_spec.loader.exec_module(loopback_dns)
+from tests.support import loopback_dns
 
 DEPLOYMENT = """\
 apiVersion: apps/v1

@@ -22,8 +22,8 @@ import pytest
 import trustme
 
 from clusterdns.cluster import synthetic
-from clusterdns.cluster.apiserver import ApiError, ApiServer, server_ssl_context
-from clusterdns.cluster.apiserver.store import INITIAL_EVENTS_END
+from tests.support.apiserver import ApiError, ApiServer, server_ssl_context
+from tests.support.apiserver.store import INITIAL_EVENTS_END
 
 TIMEOUT = 10.0
 
@@ -830,7 +830,7 @@ def test_entry_point_serves_a_synthetic_cluster_until_sigterm() -> None:
     command = [
         sys.executable,
         "-m",
-        "clusterdns.cluster.apiserver",
+        "tests.support.apiserver",
         "--synthetic-services",
         "30",
         "--endpoints-per-service",

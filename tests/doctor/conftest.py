@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-import relayutil
 from clusterdns.cli import main
 from clusterdns.cluster import sample_cluster_path
-from serverutil import RunningServer, running
+from tests.support import relayutil
+from tests.support.serverutil import RunningServer, running
 
 
 def cluster_corefile() -> str:

@@ -4,7 +4,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from etcdlab import EtcdServer
+
+from tests.support.etcdlab import EtcdServer
 
 
 @pytest.fixture

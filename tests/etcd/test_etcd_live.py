@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 import dns.message
 import dns.rcode
 import pytest
-from etcdlab import EtcdServer
 
 import clusterdns.plugins.etcd.handler as handler
-from serverutil import RunningServer, answers, running
+from tests.support.etcdlab import EtcdServer
+from tests.support.serverutil import RunningServer, answers, running
 
 
 def corefile(etcd: EtcdServer, *options: str, zones: str = "skydns.local") -> str:

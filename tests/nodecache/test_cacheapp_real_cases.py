@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from netns import CLUSTERDNS, Namespaces, in_ns
 
 from clusterdns.cli import build_parser
 from clusterdns.cli.nodecache import params_from
@@ -28,6 +27,7 @@ from clusterdns.nodecache.params import (
     svc_env_name,
 )
 from clusterdns.nodecache.rules import node_cache_rules
+from tests.support.netns import CLUSTERDNS, Namespaces, in_ns
 
 # -- cache_app_test.go TestUpdateCoreFile / TestUpdateIPv6CoreFile ---------------------------
 # The base is filled by text replacement and written to -conf byte for byte: the local IPs

@@ -12,12 +12,12 @@ import json
 from pathlib import Path
 
 import pytest
-from test_corefile import configmap_errors
 
 from clusterdns.nodecache.app import load_corefile, pillars_for
 from clusterdns.nodecache.kubednscm import KubeDNSConfig, parse, stub_domain_blocks
 from clusterdns.nodecache.params import NodeCacheError, NodeCacheParams
 from clusterdns.nodecache.template import Pillars, fill
+from tests.nodecache.test_corefile import configmap_errors
 
 
 def files(stub_domains: object = None, upstreams: object = None) -> dict[str, str]:

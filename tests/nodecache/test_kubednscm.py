@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_corefile import Running, configmap_errors, params
 
 from clusterdns.corefile.parser import parse as parse_corefile
 from clusterdns.nodecache.app import NodeCache, load_corefile, pillars_for
 from clusterdns.nodecache.kubednscm import KubeDNSConfig, kubedns_dir, parse
 from clusterdns.nodecache.params import NodeCacheError
 from clusterdns.nodecache.template import Pillars, fill
-from serverutil import RunningServer, running
+from tests.nodecache.test_corefile import Running, configmap_errors, params
+from tests.support.serverutil import RunningServer, running
 
 SEED_BASE = (Path(__file__).parents[2] / "src/clusterdns/nodecache/Corefile.base").read_text()
 

@@ -20,7 +20,10 @@ from pathlib import Path
 
 import dns.rcode
 import pytest
-from netns import (
+
+from clusterdns.nodecache.template import embedded_base_corefile
+from clusterdns.plugins import registry
+from tests.support.netns import (
     CLUSTERDNS,
     REPO,
     NamespaceError,
@@ -32,9 +35,6 @@ from netns import (
     query,
     wait_for,
 )
-
-from clusterdns.nodecache.template import embedded_base_corefile
-from clusterdns.plugins import registry
 
 LOCAL_IP = "169.254.20.10"
 KUBE_DNS_IP = "10.96.0.10"  # the kube-dns ClusterIP, bound on the node as in iptables mode

@@ -14,7 +14,7 @@ from clusterdns.corefile.model import Directive
 from clusterdns.errors import ConfigError
 from clusterdns.plugins.bind.interfaces import interface_addresses
 from clusterdns.plugins.bind.setup import parse as parse_bind
-from serverutil import running
+from tests.support.serverutil import running
 
 
 def bind_line(*args: str, except_: tuple[str, ...] = ()) -> Directive:

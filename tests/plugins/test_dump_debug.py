@@ -8,10 +8,10 @@ import socket
 import dns.message
 import dns.rcode
 import pytest
-from upstream import started
 
 from clusterdns.dns.hexdump import hexdump
-from serverutil import running
+from tests.support.serverutil import running
+from tests.support.upstream import started
 
 
 def test_hexdump_layout_is_coredns_debug_readme() -> None:

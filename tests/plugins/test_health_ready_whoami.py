@@ -17,7 +17,7 @@ from clusterdns.errors import ConfigError
 from clusterdns.plugins.plugin import SetupContext
 from clusterdns.plugins.ready.setup import setup as ready_setup
 from clusterdns.plugins.whoami.setup import Whoami
-from serverutil import RunningServer, running
+from tests.support.serverutil import RunningServer, running
 
 
 def get(port: int, path: str) -> tuple[int, bytes]:

@@ -15,9 +15,9 @@ import dns.flags
 import dns.message
 import dns.query
 import dns.rrset
-from upstream import started
 
-from serverutil import running
+from tests.support.serverutil import running
+from tests.support.upstream import started
 
 COUNT = 60
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from loopback_dns import LoopbackServer, running_server
+
+from tests.support.loopback_dns import LoopbackServer, running_server
 
 
 @pytest.fixture

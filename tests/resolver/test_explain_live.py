@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from loopback_dns import LoopbackServer
-
 from clusterdns.resolver.client import Client
 from clusterdns.resolver.explain import explain
 from clusterdns.resolver.resolvconf import Libc, parse
+from tests.support.loopback_dns import LoopbackServer
 
 POD = "search default.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\n"
 

@@ -15,7 +15,7 @@ import dns.query
 import dns.rcode
 import pytest
 
-from serverutil import answers, running
+from tests.support.serverutil import answers, running
 
 MANY = "\n".join(f"        10.1.0.{i} many.example.test" for i in range(1, 61))
 COREFILE = f"""

@@ -8,7 +8,7 @@ import dns.message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from serverutil import running
+from tests.support.serverutil import running
 
 COREFILE = """
 example.test:0 {

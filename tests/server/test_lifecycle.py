@@ -9,7 +9,7 @@ import pytest
 
 from clusterdns.errors import ConfigError
 from clusterdns.server.server import Server
-from serverutil import answers, running
+from tests.support.serverutil import answers, running
 
 
 def hosts_block(address: str, extra: str = "") -> str:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import socket
 import struct
-import sys
-from pathlib import Path
 
 import dns.edns
 import dns.flags
@@ -27,10 +25,8 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from serverutil import running
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "plugins"))
-from upstream import started  # noqa: E402
+from tests.support.serverutil import running
+from tests.support.upstream import started
 
 MANY = "\n".join(f"        10.1.0.{i} many.example.test" for i in range(1, 61))
 COREFILE = f"""

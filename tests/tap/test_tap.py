@@ -222,7 +222,7 @@ def test_diagnose_from_a_file_as_text(tmp_path: Path) -> None:
 def test_tap_listens_on_tcp_and_prints_quiet_lines(tmp_path: Path) -> None:
     import socket
 
-    from serverutil import running
+    from tests.support.serverutil import running
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
