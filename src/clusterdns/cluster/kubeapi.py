@@ -34,7 +34,8 @@ from typing import Any, Protocol
 
 import aiohttp
 
-from clusterdns.cluster.kubeconfig import Connection, Credentials, ssl_context
+from clusterdns.cluster.credentials import CredentialError, Credentials
+from clusterdns.cluster.kubeconfig import Connection
 from clusterdns.cluster.objects import BadObject, ObjectKey, Slim, object_key, project
 
 log = logging.getLogger("clusterdns.plugins.kubernetes")
@@ -151,16 +152,16 @@ class APISource:
         self.page_size = page_size
         self.backoff = backoff
         self.credentials = Credentials(conn)
-        self._ssl = ssl_context(conn)
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        connector = aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else False)
+        # TLS is set per request (Credentials.tls): an exec plugin's client certificate
+        # may change, and aiohttp keeps connections of different contexts apart
         self._session = aiohttp.ClientSession(
-            connector=connector,
             json_serialize=json.dumps,
             headers={"Accept": "application/json", "User-Agent": "clusterdns"},
+            proxy=self.conn.proxy_url or None,
         )
         for resource in self.resources:
             reflector = Reflector(self, resource)
@@ -183,7 +184,10 @@ class APISource:
         """GET ``resource`` with ``params``; raise ApiError for any status but 200."""
         assert self._session is not None
         headers = {}
-        auth = self.credentials.header()
+        try:
+            auth = await self.credentials.header()
+        except CredentialError as err:
+            raise ApiError(0, str(err)) from None
         if auth:
             headers["Authorization"] = auth
         if resource.label_selector:
@@ -193,7 +197,11 @@ class APISource:
         started = time.perf_counter()
         try:
             response = await self._session.get(
-                self.conn.server + resource.path, params=params, headers=headers, timeout=timeout
+                self.conn.server + resource.path,
+                params=params,
+                headers=headers,
+                timeout=timeout,
+                **self.credentials.tls(),
             )
         except aiohttp.ClientError as err:
             self.metrics.request("GET", "<error>", self.conn.host, time.perf_counter() - started)
@@ -203,6 +211,8 @@ class APISource:
         )
         if response.status == 200:
             return response
+        if response.status == 401:
+            self.credentials.invalidate(auth)
         body = await response.read()
         response.release()
         raise _api_error(response, body)

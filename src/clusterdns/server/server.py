@@ -1,16 +1,23 @@
 """Assembling and running servers from a Corefile: start, reload, stop.
 
 Everything that can fail is done before a socket is bound: the Corefile is
-parsed, every plugin is set up, every zone is placed on its address.  A reload
-builds the new configuration the same way while the old one keeps serving,
-then swaps the routing tables of the listeners in one step; a bad file leaves
-the old configuration in place.
+parsed, every plugin is set up, every zone is placed on its address.  Then, as
+CoreDNS does it (caddy runs every OnStartup callback before it starts the
+servers, and the kubernetes plugin's OnStartup waits for its first sync or
+``startup_timeout``), the plugins start before the listeners open: the ports
+are bound first, so a port in use is reported at once, but a query sent
+meanwhile is refused by the kernel (TCP RST, ICMP port unreachable for UDP)
+and the client moves on to another server instead of waiting or caching a
+SERVFAIL.  A reload builds the new configuration the same way while the old
+one keeps serving, then swaps the routing tables of the listeners in one
+step; a bad file leaves the old configuration in place.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import socket
@@ -74,6 +81,9 @@ class Listener:
     udp: asyncio.DatagramTransport | None = None
     tcp: asyncio.base_events.Server | None = None
     tcp_server: TCPServer | None = None
+    #: bound but not serving yet (see ``_reserve``): a UDP socket that takes no
+    #: datagrams and a TCP socket that does not listen
+    reserved: tuple[socket.socket, socket.socket] | None = None
 
 
 async def _no_next(request: Request) -> Reply:
@@ -309,10 +319,12 @@ class Server:
                             )
                         )
             opened: list[tuple[str, int]] = []
+            plugins = [p for b in planned for p in b.plugins]
+            started = False
             try:
                 for key in wanted:
                     if key not in self.listeners:
-                        await self._listen(*key)
+                        self._reserve(*key)
                         opened.append(key)
                 for block in planned:
                     block.dispatchers = [
@@ -320,12 +332,19 @@ class Server:
                         for h in block.hosts
                         for port in dict.fromkeys(port for _, port in block.addresses)
                     ]
-                await _start_all([p for b in planned for p in b.plugins])
+                await _start_all(plugins)
+                started = True
+                for key in opened:
+                    listener = self.listeners[key]
+                    listener.dispatcher.set_blocks(wanted[key])
+                    await self._open(listener)
             except BaseException:
                 for block in planned:
                     block.dispatchers = []
                 for key in opened:
                     await self._close_listener(self.listeners.pop(key))
+                if started:
+                    await asyncio.gather(*(p.stop() for p in plugins), return_exceptions=True)
                 raise
             for key, blocks in wanted.items():
                 self.listeners[key].dispatcher.set_blocks(blocks)
@@ -349,24 +368,53 @@ class Server:
     def _is_metered(self, server: str, zone: str) -> bool:
         return (server, zone) in self._metered
 
-    async def _listen(self, host: str, port: int) -> Listener:
-        loop = asyncio.get_running_loop()
+    def _reserve(self, host: str, port: int) -> Listener:
+        """Bind the UDP and TCP ports of a listener without serving on them yet.
+
+        A port in use fails here, before any plugin starts.  The TCP socket does
+        not listen (connections get RST); the UDP socket is connected to its own
+        address, so the kernel delivers it nothing and answers every other
+        sender ICMP port unreachable, as if nothing were bound.
+        """
         dispatcher = Dispatcher(f"dns://:{port}", self.stats)
         listener = Listener(host, port, dispatcher)
         udp_sock, tcp_sock = _socket_pair(host, port)
         listener.port = bound = udp_sock.getsockname()[1]
         dispatcher.server = server_label(host, bound)
+        try:
+            udp_sock.connect((_own_address(host), bound))
+        except OSError as exc:
+            udp_sock.close()
+            tcp_sock.close()
+            raise ConfigError(f"cannot reserve {host or '*'}:{bound}/udp: {exc.strerror}") from exc
+        listener.reserved = (udp_sock, tcp_sock)
+        self.listeners[(host, port)] = listener
+        return listener
+
+    async def _open(self, listener: Listener) -> None:
+        """Serve a reserved listener: a new UDP socket takes the port over, TCP listens."""
+        assert listener.reserved is not None
+        loop = asyncio.get_running_loop()
+        placeholder, tcp_sock = listener.reserved
+        dispatcher = listener.dispatcher
+        # both UDP sockets have SO_REUSEADDR, so the serving one binds beside the
+        # placeholder; the port is never free for another process to take
+        udp_sock = _udp_socket(listener.host, listener.port)
         listener.udp, _ = await loop.create_datagram_endpoint(
             lambda: UDPListener(dispatcher), sock=udp_sock
         )
+        placeholder.close()
         tcp_server = TCPServer(dispatcher)
         listener.tcp_server = tcp_server
         listener.tcp = await loop.create_server(tcp_server.protocol, sock=tcp_sock, backlog=1024)
-        self.listeners[(host, port)] = listener
-        log.debug("listening on %s:%d udp+tcp", host or "*", bound)
-        return listener
+        listener.reserved = None
+        log.debug("listening on %s:%d udp+tcp", listener.host or "*", listener.port)
 
     async def _close_listener(self, listener: Listener) -> None:
+        if listener.reserved is not None:
+            for sock in listener.reserved:
+                sock.close()
+            listener.reserved = None
         if listener.udp is not None:
             listener.udp.close()
         if listener.tcp is not None:
@@ -479,6 +527,23 @@ def _socket_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
     raise ConfigError(f"cannot find a free port for UDP and TCP on {host or '*'}")
 
 
+def _bind_hint(exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return " (another process holds this port: stop it, or give the server block another port)"
+    if exc.errno == errno.EACCES:
+        return " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+    return ""
+
+
+def _own_address(host: str) -> str:
+    """The address a socket bound to ``host`` reaches itself on (loopback for a wildcard)."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "::1"
+    return host
+
+
 def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
@@ -493,7 +558,9 @@ def _udp_socket(host: str, port: int) -> socket.socket:
         sock.bind((host or ("::" if family == socket.AF_INET6 else "0.0.0.0"), port))
     except OSError as exc:
         sock.close()
-        raise ConfigError(f"cannot listen on {host or '*'}:{port}/udp: {exc.strerror}") from exc
+        raise ConfigError(
+            f"cannot listen on {host or '*'}:{port}/udp: {exc.strerror}{_bind_hint(exc)}"
+        ) from exc
     sock.setblocking(False)
     return sock
 
@@ -506,6 +573,8 @@ def _tcp_socket(host: str, port: int) -> socket.socket:
         sock.bind((host or ("::" if family == socket.AF_INET6 else "0.0.0.0"), port))
     except OSError as exc:
         sock.close()
-        raise ConfigError(f"cannot listen on {host or '*'}:{port}/tcp: {exc.strerror}") from exc
+        raise ConfigError(
+            f"cannot listen on {host or '*'}:{port}/tcp: {exc.strerror}{_bind_hint(exc)}"
+        ) from exc
     sock.setblocking(False)
     return sock
