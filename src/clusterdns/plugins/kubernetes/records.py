@@ -212,7 +212,8 @@ def _external_name(
     svc: Service, opts: KubernetesOptions, base: str
 ) -> Iterator[tuple[str, list[Record]]]:
     # spec 2.5; CoreDNS keeps the service only when externalName is a name, not an IP
-    if is_ip(svc.external_name):
+    # (the projection leaves the name empty when it was missing or not a DNS name)
+    if not svc.external_name or is_ip(svc.external_name):
         return
     yield base, [Record("CNAME", opts.ttl, svc.external_name.rstrip(".") + ".")]
 
