@@ -378,12 +378,14 @@ def _addresses(values: Any, where: str, family: str | None, dropped: Dropped) ->
     if not isinstance(values, list) or not values:
         dropped.append(f"{where}: none given; the endpoint is left out")
         return ()
-    kept = [
-        intern(value)
-        for i, value in enumerate(values)
-        if _good_ip(value, f"{where}[{i}]", dropped, family)
-    ]
-    return tuple(kept)
+    for value in values:
+        if not _is_ip(value, family):
+            break
+    else:
+        return tuple(values)  # the common case, without building a message per address
+    return tuple(
+        value for i, value in enumerate(values) if _good_ip(value, f"{where}[{i}]", dropped, family)
+    )
 
 
 def _hostname(value: Any, where: str, dropped: Dropped) -> str:
@@ -452,7 +454,7 @@ def _legacy_subset(
                 continue
             endpoints.append(
                 Endpoint(
-                    addresses=(intern(address["ip"]),),
+                    addresses=(address["ip"],),
                     hostname=_hostname(address.get("hostname"), at, dropped),
                     ready=ready,
                     target_name=_target_name(address.get("targetRef")) if pod_names else "",
@@ -526,16 +528,22 @@ def _labels(meta: dict[str, Any], dropped: Dropped) -> tuple[tuple[str, str], ..
     return labels_from({str(k): str(v) for k, v in labels.items()})
 
 
-def _good_ip(value: Any, where: str, dropped: Dropped, family: str | None = None) -> bool:
-    """Whether ``value`` is an address (of ``family``); if not, say so in ``dropped``."""
+def _is_ip(value: Any, family: str | None = None) -> bool:
     if isinstance(value, str) and family != "IPv6" and is_ipv4_text(value):
         return True  # the common case, without ipaddress's cost (50k-service clusters)
     try:
         address = ipaddress.ip_address(value if isinstance(value, str) else "")
     except ValueError:
-        dropped.append(f"{where}: {value!r} is not an IP address; it is left out")
         return False
-    if family and f"IPv{address.version}" != family:
+    return not family or f"IPv{address.version}" == family
+
+
+def _good_ip(value: Any, where: str, dropped: Dropped, family: str | None = None) -> bool:
+    """Whether ``value`` is an address (of ``family``); if not, say so in ``dropped``."""
+    if _is_ip(value, family):
+        return True
+    if _is_ip(value):
         dropped.append(f"{where}: {value} is not an {family} address; it is left out")
-        return False
-    return True
+    else:
+        dropped.append(f"{where}: {value!r} is not an IP address; it is left out")
+    return False
