@@ -36,7 +36,14 @@ import aiohttp
 
 from clusterdns.cluster.credentials import CredentialError, Credentials
 from clusterdns.cluster.kubeconfig import Connection
-from clusterdns.cluster.objects import BadObject, ObjectKey, Slim, object_key, project
+from clusterdns.cluster.objects import (
+    BadObject,
+    DropLog,
+    ObjectKey,
+    Slim,
+    object_key,
+    project_dropping,
+)
 
 log = logging.getLogger("clusterdns.plugins.kubernetes")
 
@@ -90,6 +97,7 @@ class Sink(Protocol):
 class Metrics(Protocol):
     def request(self, method: str, code: str, host: str, seconds: float) -> None: ...
     def skipped(self, kind: str) -> None: ...
+    def dropped(self, kind: str) -> None: ...
     def watch_up(self, kind: str, up: bool) -> None: ...
 
 
@@ -226,6 +234,7 @@ class Reflector:
         self.resource = resource
         self.kind = resource.kind
         self._complaint = ""  # the last error logged, so an outage is logged once
+        self._reported = DropLog()  # each skip or dropped field is logged once, not per relist
 
     async def run(self) -> None:
         backoff = self.source.backoff()
@@ -315,12 +324,18 @@ class Reflector:
             self.source.metrics.skipped(self.kind)
             log.warning("kubernetes: %s: skipping an item that is not an object", self.kind)
             return None
+        name = _name_of(obj, self.kind)
         try:
-            return project(obj, self.kind, pod_names=self.source.pod_names)
+            key, slim, dropped = project_dropping(obj, self.kind, pod_names=self.source.pod_names)
         except BadObject as bad:
-            self.source.metrics.skipped(self.kind)
-            log.warning("kubernetes: skipping %s: %s", _name_of(obj, self.kind), bad)
+            if self._reported.fresh(name, [str(bad)]):
+                self.source.metrics.skipped(self.kind)
+                log.warning("kubernetes: skipping %s: %s", name, bad)
             return None
+        for message in self._reported.fresh(name, dropped):
+            self.source.metrics.dropped(self.kind)
+            log.warning("kubernetes: %s: %s", name, message)
+        return key, slim
 
     # -- watch ---------------------------------------------------------------
 

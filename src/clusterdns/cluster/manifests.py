@@ -29,11 +29,12 @@ import yaml
 from clusterdns.cluster.model import ClusterState, EndpointSubset, Namespace, Pod, Service
 from clusterdns.cluster.objects import (
     BadObject,
+    DropLog,
     ObjectKey,
     ServiceEndpoints,
     Slim,
     object_label,
-    project,
+    project_dropping,
 )
 from clusterdns.errors import ManifestError
 
@@ -83,10 +84,11 @@ def objects_from_documents(
             if kind not in _KINDS:
                 continue
             try:
-                key, slim = project(obj, pod_names=pod_names)
+                key, slim, dropped = project_dropping(obj, pod_names=pod_names)
             except BadObject as bad:
                 problems.append(Problem(file, _label_of(obj), str(bad)))
                 continue
+            problems.extend(Problem(file, object_label(key), message) for message in dropped)
             if key in first_file:
                 problems.append(
                     Problem(
@@ -287,6 +289,7 @@ class ManifestWatcher:
         self.pod_names = pod_names
         self.served: dict[ObjectKey, Slim | None] = {}
         self._files: dict[Path, _FileState] = {}
+        self._reported = DropLog()  # a file's problems are reported once, not at each edit
 
     def poll(self) -> list[Change] | None:
         """The changes since the last poll; None when the path cannot be read at all."""
@@ -340,7 +343,7 @@ class ManifestWatcher:
         objects, problems = objects_from_documents(
             ((str(file), doc) for doc in docs), pod_names=self.pod_names
         )
-        for problem in problems:
+        for problem in self._reported.fresh(file, problems):
             self.on_problem(problem)
         self._files[file] = _FileState(signature, objects)
         return set(objects) | set(known.objects if known else ())

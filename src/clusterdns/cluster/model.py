@@ -149,7 +149,7 @@ def is_ipv4_text(text: str) -> bool:
 def canonical_ip(ip: str) -> str:
     """The one spelling of an address that indexes use (IPv6 compressed, lower-case).
 
-    Projected IPv4 text is canonical already (``objects._ip`` refuses leading zeros).
+    Projected IPv4 text is canonical already (``objects._good_ip`` refuses leading zeros).
     """
     return ip if ":" not in ip else str(ipaddress.ip_address(ip))
 

@@ -27,7 +27,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from clusterdns.cluster import sample_cluster_path
-from tests.support.apiserver import ApiServer, server_ssl_context
+from tests.support.apiserver import ApiError, ApiServer, server_ssl_context
 from tests.support.serverutil import RunningServer, answers, running
 
 NOERROR, NXDOMAIN, SERVFAIL = dns.rcode.NOERROR, dns.rcode.NXDOMAIN, dns.rcode.SERVFAIL
@@ -411,24 +411,31 @@ def test_5xx_and_429_are_retried(api: ApiServer, dns_server: RunningServer) -> N
 # ---------------------------------------------------------------- bad input, metrics
 
 
-def test_a_malformed_object_is_skipped_and_counted(
+def test_a_refused_object_is_422_and_an_odd_field_is_dropped_once(
     api: ApiServer, dns_server: RunningServer, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """kube-apiserver refuses a Service whose clusterIP is no address (422 Invalid,
+    ValidateServiceClusterIPsRelatedFields).  An EndpointSlice port of 70000 passes its
+    validation (discovery validatePorts does not range-check the number), so only that
+    port is left out: the endpoint is served, the drop is counted and logged once, and a
+    MODIFIED event carrying the same port does not log it again (issue 18)."""
     srv = dns_server
-    with caplog.at_level(logging.WARNING):
+    with pytest.raises(ApiError) as refused:
         api.create(service("bad", "shop", "10.96.10.999"))
-        bad_slice = endpoint_slice("odd", "shop", "web", ["10.244.1.10"])
-        bad_slice["ports"] = [{"name": "http", "port": 70000}]
-        api.create(bad_slice)
-        api.create(service("good", "shop", "10.96.10.31"))
-        wait_for(lambda: a(srv, "good.shop.svc.cluster.local.") == ["10.96.10.31"], "the next one")
-    assert srv.udp("bad.shop.svc.cluster.local.").rcode() == NXDOMAIN
-    assert a(srv, "web.shop.svc.cluster.local.") == ["10.96.10.10"]
-    assert metric(srv, "clusterdns_kubernetes_objects_skipped_total", kind="Service") == 1
-    assert metric(srv, "clusterdns_kubernetes_objects_skipped_total", kind="EndpointSlice") == 1
-    messages = [r.getMessage() for r in caplog.records]
-    assert any("Service shop/bad" in m and "10.96.10.999" in m for m in messages)
-    assert any("EndpointSlice shop/odd" in m and "70000" in m for m in messages)
+    assert refused.value.code == 422 and refused.value.reason == "Invalid"
+    with caplog.at_level(logging.WARNING):
+        odd = endpoint_slice("odd", "shop", "web", ["10.244.1.77"])
+        odd["endpoints"][0]["hostname"] = "odd-0"
+        odd["ports"] = [{"name": "http", "port": 70000}]
+        api.create(odd)
+        wait_for(lambda: a(srv, "odd-0.web.shop.svc.cluster.local.") == ["10.244.1.77"], "odd-0")
+        odd["endpoints"].append({"addresses": ["10.244.1.78"], "hostname": "odd-1"})
+        api.apply(odd)
+        wait_for(lambda: a(srv, "odd-1.web.shop.svc.cluster.local.") == ["10.244.1.78"], "odd-1")
+    assert metric(srv, "clusterdns_kubernetes_fields_dropped_total", kind="EndpointSlice") == 1
+    assert metric(srv, "clusterdns_kubernetes_objects_skipped_total") == 0
+    logged = [r.getMessage() for r in caplog.records if "EndpointSlice shop/odd" in r.getMessage()]
+    assert len(logged) == 1 and "70000" in logged[0]
 
 
 def test_dns_programming_duration_and_rest_client_metrics(

@@ -49,6 +49,7 @@ from tests.support.apiserver.status import (
     status_object,
     too_large_resource_version,
 )
+from tests.support.apiserver.validation import validate
 
 #: metadata members in the order kube-apiserver writes them (ObjectMeta's field order)
 _META_ORDER = (
@@ -494,6 +495,7 @@ class Store:
                 body[member] = value
         if resource.name == "namespaces" and "status" not in body:
             body["status"] = {"phase": "Active"}
+        validate(resource, body, name)  # kube-apiserver's rules: 422 Invalid, as it refuses
         try:
             raw = _dumps(body)
         except (TypeError, ValueError) as err:

@@ -31,6 +31,12 @@ SKIPPED = Counter(
     "Objects from the API server skipped because they were malformed.",
     ["kind"],
 )
+DROPPED = Counter(
+    "clusterdns_kubernetes_fields_dropped_total",
+    "Fields of API objects left out of DNS (an address that does not parse, an FQDN "
+    "slice...): each (object, field) once, not per relist.",
+    ["kind"],
+)
 WATCH_UP = Gauge(
     "clusterdns_kubernetes_watch_up",
     "1 while the list/watch of a kind reaches the API server, 0 while it retries "
@@ -48,6 +54,9 @@ class APIMetrics:
 
     def skipped(self, kind: str) -> None:
         SKIPPED.labels(kind).inc()
+
+    def dropped(self, kind: str) -> None:
+        DROPPED.labels(kind).inc()
 
     def watch_up(self, kind: str, up: bool) -> None:
         WATCH_UP.labels(kind).set(1 if up else 0)

@@ -212,7 +212,8 @@ def _external_name(
     svc: Service, opts: KubernetesOptions, base: str
 ) -> Iterator[tuple[str, list[Record]]]:
     # spec 2.5; CoreDNS keeps the service only when externalName is a name, not an IP
-    if is_ip(svc.external_name):
+    # (the projection leaves the name empty when it was missing or not a DNS name)
+    if not svc.external_name or is_ip(svc.external_name):
         return
     yield base, [Record("CNAME", opts.ttl, svc.external_name.rstrip(".") + ".")]
 
@@ -224,8 +225,9 @@ def _address_names(
     yield base, _addresses(entries, opts) + _srv(entries, opts, base, target)
     by_port: dict[tuple[str, str], list[_Entry]] = {}
     for entry in entries:
-        # spec 2.3.2/2.4.2: unnamed ports have no SRV name of their own
-        if entry.port_name:
+        # spec 2.3.2/2.4.2: unnamed ports have no SRV name of their own; nor has a
+        # 63-character name (legal for a port), as "_" + name is longer than a DNS label
+        if entry.port_name and len(entry.port_name) < MAX_LABEL:
             key = (entry.port_name.lower(), entry.protocol.lower())
             by_port.setdefault(key, []).append(entry)
     for (port_name, protocol), port_entries in by_port.items():
