@@ -251,8 +251,7 @@ def test_every_failure_loop_is_paced_and_recovers(
     makes about one request a second at most after the first few seconds."""
     assert watch_up(srv) == 1
     with caplog.at_level(logging.INFO):
-        case.start(api)
-        api.end_watches()  # the open ones end as at their timeout; the next meet the fault
+        case.start(api)  # the open watches end at their (short) timeout; the next meet it
         started = time.monotonic()
         wait_for(lambda: watch_up(srv) == 0, "the watch noticed")
         if case.relists:  # a watch-only failure: the state is still refreshed by relisting
