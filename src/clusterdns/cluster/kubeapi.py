@@ -10,10 +10,52 @@ One ``Reflector`` per resource does what client-go's reflector does:
    handing each ADDED/MODIFIED/DELETED to the sink; a stream that ends or
    breaks is resumed from the last resourceVersion seen; ``410 Gone`` (as a
    status or as an ERROR event) and a line that is not JSON start a relist;
-3. on a refused connection, a 5xx or a 429 (``Retry-After`` honoured), wait
-   with capped exponential backoff and jitter and try again; 401 and 403 are
-   logged naming the resource and the verb the ClusterRole must grant, and
-   retried the same way.  Nothing here ends the watch but ``stop``.
+3. back off on every failure, and go on: nothing but ``stop`` ends a reflector.
+
+Noticing a dead connection (within 30 s; CoreDNS takes 44-46 s, client-go pings
+its HTTP/2 connection after 30 s of silence and gives up 15 s later).  Two kinds
+of silence:
+
+* the peer is gone without a FIN or RST (a node, a load balancer or a NAT entry
+  lost): every API socket has TCP keepalive (first probe after 10 s idle, then
+  every 5 s, 3 unanswered probes) and ``TCP_USER_TIMEOUT`` 25 s (data sent but
+  never acknowledged), so the kernel drops it in about 25 s;
+* a live peer that stops sending (a proxy, a hung API server): only the reader
+  can tell.  Every read (the response headers, a list page, the watch stream)
+  gives up after ``Timing.idle`` (25 s) without a byte.
+
+A real kube-apiserver sends a watch bookmark only about once a minute
+(cacher ``bookmarkFrequency``), so a quiet, healthy watch can be silent for
+longer than that.  Each watch therefore asks a ``timeoutSeconds`` of 60-80 % of
+``idle`` (15-20 s): the server ends it cleanly, after the bookmark it sends 2 s
+before the deadline with the newest resourceVersion (cache_watcher.go,
+``nextBookmarkTime``), and the watch is resumed from there on the same kept-alive
+connection, without a relist.  Silence for ``idle`` is then always a fault: the
+stream is dropped and the watch resumed from the last resourceVersion (a relist
+only on 410).  The price is one cheap watch request per resource every 15-20 s
+(four resources: about 0.23 requests/s per replica) where client-go makes one
+every 5-10 minutes plus a ping every 30 s.
+
+Backing off (client-go reflector.go): every failure waits a capped exponential
+delay with jitter before the next request: a refused connection, a 5xx, a 429
+(at least its ``Retry-After``), a 401/403, an ERROR event, a relist, a watch
+that ends within a second (``Timing.min_watch``), a stream that breaks or goes
+silent.  The delay starts again from ``Timing.backoff_initial`` only after
+``Timing.backoff_reset`` without a failure (client-go's backoff manager resets
+after 2 minutes), so a server that fails fast in a loop sees at most one
+request a second per resource after the first few seconds, and one per
+``backoff_cap`` (30 s) soon after.  A watch that is refused (403, 401, a 5xx;
+not a refused connection or a 429) relists before the next watch, as
+client-go's ListAndWatch does, and so does the third watch in a row that
+breaks: with RBAC that grants ``list`` but not ``watch``, or a watch that
+always fails, the state is still refreshed once per backoff.
+
+Each reflector is supervised: an unexpected exception (a bug while projecting
+or storing an object) is logged naming the object, and that reflector starts
+over with a relist, after the backoff; the others go on.
+``clusterdns_kubernetes_watch_up{kind}`` is 0 while a kind's watch is not
+streaming, and the log says once per outage which resource is stale and why,
+and when it recovers.
 
 HTTP is aiohttp (async, streaming, its C parser); JSON is the stdlib's.  A
 malformed object is skipped with a warning naming it and counted; the rest of
@@ -27,6 +69,7 @@ import contextlib
 import json
 import logging
 import random
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,6 +85,7 @@ from clusterdns.cluster.objects import (
     ObjectKey,
     Slim,
     object_key,
+    object_label,
     project_dropping,
 )
 
@@ -51,11 +95,45 @@ Change = tuple[ObjectKey, Slim | None]
 
 PAGE_SIZE = 500
 BATCH = 200  # objects applied between two yields to the query loop
-BACKOFF_INITIAL = 0.5
-BACKOFF_CAP = 30.0
-WATCH_TIMEOUT = (300, 600)  # seconds asked of the server per watch, picked at random
 #: pods CoreDNS's informer never lists (controller.go podListFunc)
 POD_FIELD_SELECTOR = "status.phase!=Succeeded,status.phase!=Failed,status.phase!=Unknown"
+#: TCP keepalive on API sockets: idle seconds before the first probe, between probes, probes
+KEEPALIVE = (10, 5, 3)
+#: TCP_USER_TIMEOUT (ms): how long sent data may stay unacknowledged before the kernel drops
+USER_TIMEOUT_MS = 25_000
+#: a watch that refuses or breaks this many times in a row relists before the next one
+RELIST_AFTER_BROKEN = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """How patient the API source is; ``TIMING`` is what it uses (tests shorten it)."""
+
+    idle: float = 25.0  # seconds without a byte before a read gives up
+    connect: float = 10.0  # seconds for TCP and TLS to connect
+    min_watch: float = 1.0  # a watch that ends sooner counts as a failure
+    backoff_initial: float = 0.5
+    backoff_cap: float = 30.0
+    backoff_reset: float = 120.0  # seconds without a failure before the delay starts over
+
+    def watch_seconds(self, rand: Callable[[], float] = random.random) -> int:
+        """The ``timeoutSeconds`` to ask of one watch: 60-80 % of ``idle``, at least 1."""
+        return max(1, round(self.idle * (0.6 + 0.2 * rand())))
+
+    def client_timeout(self, asked: aiohttp.ClientTimeout | None = None) -> aiohttp.ClientTimeout:
+        """``asked`` with its connect and read timeouts held to this timing's bounds."""
+        connect = (
+            self.connect if asked is None or asked.sock_connect is None else asked.sock_connect
+        )
+        read = self.idle if asked is None or asked.sock_read is None else asked.sock_read
+        return aiohttp.ClientTimeout(
+            total=asked.total if asked is not None else None,
+            sock_connect=min(connect, self.connect),
+            sock_read=min(read, self.idle),
+        )
+
+
+TIMING = Timing()
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,26 +194,109 @@ class Garbage(Exception):
     """The stream carried something that is not a watch event; list again."""
 
 
+class Broken(Exception):
+    """A watch stream that broke, went silent or ended too soon; resume it."""
+
+
+class WatchRefused(Exception):
+    """The watch request itself failed (``cause``); relist, unless it may be retried as is."""
+
+    def __init__(self, cause: ApiError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class Bug(Exception):
+    """An unexpected exception while projecting or storing ``what``; start over."""
+
+    def __init__(self, what: str, cause: BaseException) -> None:
+        super().__init__(f"{what}: {type(cause).__name__}: {cause}")
+
+
 class Backoff:
-    """Capped exponential backoff with full jitter (client-go's reflector shape)."""
+    """Capped exponential backoff with jitter, reset after a quiet spell (client-go's
+    ExponentialBackoffManager: 800 ms to 30 s, reset after 2 min without a failure)."""
 
     def __init__(
         self,
-        initial: float = BACKOFF_INITIAL,
-        cap: float = BACKOFF_CAP,
+        initial: float = TIMING.backoff_initial,
+        cap: float = TIMING.backoff_cap,
+        reset_after: float = TIMING.backoff_reset,
         rand: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.initial, self.cap, self.rand = initial, cap, rand
+        self.initial, self.cap, self.reset_after = initial, cap, reset_after
+        self.rand, self.clock = rand, clock
         self.attempt = 0
+        self._until: float | None = None  # when the last delay handed out ends
+
+    @classmethod
+    def of(cls, timing: Timing) -> Backoff:
+        return cls(timing.backoff_initial, timing.backoff_cap, timing.backoff_reset)
 
     def next(self, at_least: float = 0.0) -> float:
+        """The delay before the next attempt: half to all of the current step."""
+        now = self.clock()
+        if self._until is not None and now - self._until > self.reset_after:
+            self.attempt = 0
         ceiling = min(self.cap, self.initial * 2**self.attempt)
         self.attempt += 1
-        delay = ceiling / 2 + self.rand() * ceiling / 2
-        return float(min(self.cap, max(delay, at_least)))
+        delay = float(min(self.cap, max(ceiling / 2 + self.rand() * ceiling / 2, at_least)))
+        self._until = now + delay
+        return delay
 
     def reset(self) -> None:
         self.attempt = 0
+        self._until = None
+
+
+def keepalive_socket(addr_info: tuple[Any, ...]) -> socket.socket:
+    """A socket for an API connection, with TCP keepalive and TCP_USER_TIMEOUT, so a
+    peer gone without a FIN or RST is noticed by the kernel (aiohttp ``socket_factory``)."""
+    family, type_, proto = addr_info[0], addr_info[1], addr_info[2]
+    sock = socket.socket(family=family, type=type_, proto=proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    idle, interval, count = KEEPALIVE
+    for name, value in (
+        ("TCP_KEEPIDLE", idle),
+        ("TCP_KEEPINTVL", interval),
+        ("TCP_KEEPCNT", count),
+        ("TCP_USER_TIMEOUT", USER_TIMEOUT_MS),
+    ):
+        option = getattr(socket, name, None)  # Linux names; elsewhere keepalive's defaults
+        if option is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, option, value)
+    return sock
+
+
+class GuardedSink:
+    """The sink, with an unexpected exception in ``apply`` turned into a ``Bug`` that
+    names the object it failed on."""
+
+    def __init__(self, sink: Sink) -> None:
+        self.sink = sink
+
+    def apply(self, changes: Sequence[Change], *, live: bool) -> None:
+        try:
+            self.sink.apply(changes, live=live)
+        except Exception as err:
+            raise Bug(f"storing {self._culprit(changes, live, err)}", err) from err
+
+    def _culprit(self, changes: Sequence[Change], live: bool, err: Exception) -> str:
+        if len(changes) == 1:
+            return object_label(changes[0][0])
+        for change in changes:  # applying an object again changes nothing: find the one
+            try:
+                self.sink.apply([change], live=live)
+            except Exception:
+                return object_label(change[0])
+        return f"one of {len(changes)} objects from {object_label(changes[0][0])}"
+
+    def held(self, kind: str) -> set[ObjectKey]:
+        return self.sink.held(kind)
+
+    def synced(self, kind: str) -> None:
+        self.sink.synced(kind)
 
 
 class APISource:
@@ -150,15 +311,15 @@ class APISource:
         *,
         pod_names: bool = True,
         page_size: int = PAGE_SIZE,
-        backoff: Callable[[], Backoff] = Backoff,
+        timing: Timing | None = None,
     ) -> None:
         self.conn = conn
         self.resources = tuple(resources)
-        self.sink = sink
+        self.sink = GuardedSink(sink)
         self.metrics = metrics
         self.pod_names = pod_names
         self.page_size = page_size
-        self.backoff = backoff
+        self.timing = timing if timing is not None else TIMING
         self.credentials = Credentials(conn)
         self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -166,7 +327,9 @@ class APISource:
     def start(self) -> None:
         # TLS is set per request (Credentials.tls): an exec plugin's client certificate
         # may change, and aiohttp keeps connections of different contexts apart
+        connector = aiohttp.TCPConnector(socket_factory=keepalive_socket)
         self._session = aiohttp.ClientSession(
+            connector=connector,
             json_serialize=json.dumps,
             headers={"Accept": "application/json", "User-Agent": "clusterdns"},
             proxy=self.conn.proxy_url or None,
@@ -202,6 +365,7 @@ class APISource:
             params["labelSelector"] = resource.label_selector
         if resource.field_selector:
             params["fieldSelector"] = resource.field_selector
+        timeout = self.timing.client_timeout(timeout)  # a silent server times out too
         started = time.perf_counter()
         try:
             response = await self._session.get(
@@ -211,7 +375,7 @@ class APISource:
                 timeout=timeout,
                 **self.credentials.tls(),
             )
-        except aiohttp.ClientError as err:
+        except (aiohttp.ClientError, TimeoutError) as err:
             self.metrics.request("GET", "<error>", self.conn.host, time.perf_counter() - started)
             raise ApiError(0, _connection_message(err)) from None
         self.metrics.request(
@@ -227,38 +391,66 @@ class APISource:
 
 
 class Reflector:
-    """List then watch one resource, forever."""
+    """List then watch one resource, forever, backing off on every failure."""
 
     def __init__(self, source: APISource, resource: Resource) -> None:
         self.source = source
         self.resource = resource
         self.kind = resource.kind
-        self._complaint = ""  # the last error logged, so an outage is logged once
         self._reported = DropLog()  # each skip or dropped field is logged once, not per relist
+        self.timing = source.timing
+        self.backoff = Backoff.of(self.timing)
+        self.version: str | None = None  # where the next watch resumes; None: list first
+        self._broken = 0  # watches in a row that were refused, broke or ended too soon
+        self._up = False
+        self._down_since: float | None = None
+        self._complaint = ""  # the reason last logged, so an outage is logged once
 
     async def run(self) -> None:
-        backoff = self.source.backoff()
-        version: str | None = None
+        """List and watch until cancelled; every failure is logged, backed off and retried."""
+        self.source.metrics.watch_up(self.kind, False)
         while True:
             try:
-                if version is None:
-                    version = await self.list_all()
-                    self._recovered()
-                    backoff.reset()
-                version, broke = await self.watch(version)
-                if broke:  # resume at once, but not in a tight loop if it keeps breaking
-                    await asyncio.sleep(backoff.next())
-                else:
-                    backoff.reset()
-            except (Gone, Garbage) as why:
-                log.info("kubernetes: %s: %s; listing again", self.resource.plural, why)
-                version = None
-            except ApiError as err:
+                if self.version is None:
+                    self.version = await self.list_all()
+                await self.watch(self.version)
+                self._broken = 0
+            except Exception as err:  # supervision: only cancellation ends a reflector
+                why, at_least = self._after_failure(err)
+                self._down(why, err if isinstance(err, Bug) else None)
+                await asyncio.sleep(self.backoff.next(at_least))
+
+    def _after_failure(self, err: Exception) -> tuple[str, float]:
+        """What to say about ``err`` and the least delay it asks; decides whether to relist."""
+        match err:
+            case Gone() | Garbage():
+                self.version = None
+                return str(err), 0.0
+            case Broken():
+                self._watch_failed(relist=False)
+                return str(err), 0.0
+            case WatchRefused(cause=cause):
+                # reflector.go: a refused connection or a 429 retries the watch; anything
+                # else ends ListAndWatch, which lists again
+                self._watch_failed(relist=cause.status not in (0, 429))
+                return self._explain(cause), _wait(cause)
+            case ApiError():
                 if err.status == 410:
-                    version = None
-                    continue
-                self._down(err)
-                await asyncio.sleep(backoff.next(err.retry_after or 0.0))
+                    self.version = None
+                return self._explain(err), _wait(err)
+            case Bug():
+                self.version = None
+                return f"starting over after a failure {err}", 0.0
+            case _:
+                self.version = None
+                log.exception("kubernetes: %s: unexpected failure", self.resource.plural)
+                return f"starting over after {type(err).__name__}: {err}", 0.0
+
+    def _watch_failed(self, *, relist: bool) -> None:
+        self._broken += 1
+        if relist or self._broken >= RELIST_AFTER_BROKEN:
+            self._broken = 0
+            self.version = None  # the list refreshes what the watch cannot deliver
 
     # -- list ----------------------------------------------------------------
 
@@ -332,6 +524,8 @@ class Reflector:
                 self.source.metrics.skipped(self.kind)
                 log.warning("kubernetes: skipping %s: %s", name, bad)
             return None
+        except Exception as err:
+            raise Bug(f"projecting {name}", err) from err
         for message in self._reported.fresh(name, dropped):
             self.source.metrics.dropped(self.kind)
             log.warning("kubernetes: %s: %s", name, message)
@@ -339,37 +533,47 @@ class Reflector:
 
     # -- watch ---------------------------------------------------------------
 
-    async def watch(self, version: str) -> tuple[str, bool]:
-        """Follow one watch stream: the last resourceVersion seen, and whether it broke."""
+    async def watch(self, version: str) -> None:
+        """Follow one watch stream from ``version``, keeping ``self.version`` at the last
+        resourceVersion seen; raise Broken if it broke, went silent or ended too soon."""
         params = {
             "watch": "1",
             "allowWatchBookmarks": "true",
-            "timeoutSeconds": str(random.randint(*WATCH_TIMEOUT)),
+            "timeoutSeconds": str(self.timing.watch_seconds()),
         }
         if version:
             params["resourceVersion"] = version
-        read_limit = float(params["timeoutSeconds"]) + 30
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=read_limit)
-        response = await self.source.get(self.resource, params, timeout)
-        self._recovered()
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self.timing.connect, sock_read=self.timing.idle
+        )
+        try:
+            response = await self.source.get(self.resource, params, timeout)
+        except ApiError as err:
+            raise WatchRefused(err) from None
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        streaming = loop.call_later(self.timing.min_watch, self._streaming)
         buffer = b""
-        broke = False
         try:
             async for chunk in response.content.iter_any():
                 buffer += chunk
                 *lines, buffer = buffer.split(b"\n")
                 for line in lines:
                     if line.strip():
-                        version = self._event(line, version)
-        except (TimeoutError, aiohttp.ClientError, ConnectionError) as err:
-            # a stream cut mid-event: resume from the last complete event
-            log.info("kubernetes: watch %s broke (%s); resuming", self.resource.plural, err)
-            broke = True
+                        self._event(line)
+        except TimeoutError:
+            raise Broken(f"the watch was silent for {self.timing.idle:g}s") from None
+        except (aiohttp.ClientError, ConnectionError) as err:
+            raise Broken(f"the watch broke ({err or type(err).__name__})") from None
         finally:
+            streaming.cancel()
             response.release()
-        return version, broke or bool(buffer.strip())
+        if buffer.strip():
+            raise Broken("the watch ended halfway through an event")
+        if loop.time() - started < self.timing.min_watch:
+            raise Broken(f"the watch ended within {self.timing.min_watch:g}s of its start")
 
-    def _event(self, line: bytes, version: str) -> str:
+    def _event(self, line: bytes) -> None:
         try:
             event = json.loads(line)
             kind_of_event = event["type"]
@@ -384,37 +588,69 @@ class Reflector:
                 raise Gone(str(obj.get("message") or "resource version too old"))
             raise Garbage(f"the watch said {code}: {obj.get('message', '')}")
         meta = obj.get("metadata")
-        if isinstance(meta, dict) and meta.get("resourceVersion"):
-            version = str(meta["resourceVersion"])
-        if kind_of_event == "BOOKMARK":
-            return version
         if kind_of_event == "DELETED":
             try:
                 self.source.sink.apply([(object_key(obj, self.kind), None)], live=True)
             except BadObject as bad:
                 log.warning("kubernetes: %s: a DELETED event %s", self.kind, bad)
-            return version
-        if kind_of_event in ("ADDED", "MODIFIED"):
+        elif kind_of_event in ("ADDED", "MODIFIED"):
             change = self._project(obj)
             if change is not None:
                 self.source.sink.apply([change], live=True)
-            return version
-        raise Garbage(f"unknown watch event type {kind_of_event!r}")
+        elif kind_of_event != "BOOKMARK":
+            raise Garbage(f"unknown watch event type {kind_of_event!r}")
+        # only once the event is applied: a failure resumes from before it
+        if isinstance(meta, dict) and meta.get("resourceVersion"):
+            self.version = str(meta["resourceVersion"])
+        if not self._up:
+            self._streaming()
 
     # -- health ---------------------------------------------------------------
 
-    def _down(self, err: ApiError) -> None:
-        self.source.metrics.watch_up(self.kind, False)
-        message = _explain(err, self.resource, self.source.conn)
-        if message != self._complaint:
-            log.warning("kubernetes: %s; serving the last known state", message)
-            self._complaint = message
+    def _streaming(self) -> None:
+        """The watch delivers (an event, or a second without a failure): it is up."""
+        self._broken = 0
+        self._recovered()
+
+    def _explain(self, err: ApiError) -> str:
+        return _explain(err, self.resource, self.source.conn)
+
+    def _down(self, why: str, bug: Bug | None = None) -> None:
+        """Stale from now on: the metric says so, and the log once per outage and reason."""
+        if self._up or self._down_since is None:
+            self._down_since = time.monotonic()
+        if self._up:
+            self._up = False
+            self.source.metrics.watch_up(self.kind, False)
+        if why != self._complaint:
+            log.log(
+                logging.ERROR if bug is not None else logging.WARNING,
+                "kubernetes: %s is stale: %s; serving the last known state, retrying",
+                self.resource.plural,
+                why,
+                exc_info=bug.__cause__ if bug is not None else None,
+            )
+            self._complaint = why
 
     def _recovered(self) -> None:
+        if self._up:
+            return
+        self._up = True
         self.source.metrics.watch_up(self.kind, True)
         if self._complaint:
-            log.warning("kubernetes: %s: the API server answers again", self.resource.plural)
+            since = self._down_since if self._down_since is not None else time.monotonic()
+            log.warning(
+                "kubernetes: %s: the watch is streaming again after %.1fs",
+                self.resource.plural,
+                time.monotonic() - since,
+            )
             self._complaint = ""
+        self._down_since = None
+
+
+def _wait(err: ApiError) -> float:
+    """The least delay an error asks for: 429's Retry-After."""
+    return err.retry_after or 0.0
 
 
 def _api_error(response: aiohttp.ClientResponse, body: bytes) -> ApiError | Gone:
@@ -450,8 +686,10 @@ def _explain(err: ApiError, resource: Resource, conn: Connection) -> str:
     return f"{what}: {err.status} {err}"
 
 
-def _connection_message(err: aiohttp.ClientError) -> str:
+def _connection_message(err: aiohttp.ClientError | TimeoutError) -> str:
     text = str(err) or type(err).__name__
+    if isinstance(err, TimeoutError):  # connected, or half so, then silence
+        return f"no answer in time: {text}"
     return f"cannot connect: {text}"
 
 

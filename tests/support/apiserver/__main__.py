@@ -34,7 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--client-ca", help="CA of accepted client certificates")
     parser.add_argument("--history", type=int, default=10_000, help="watch history window")
     parser.add_argument(
-        "--bookmark-interval", type=float, default=5.0, help="seconds between BOOKMARK events"
+        "--bookmark-interval", type=float, default=60.0, help="seconds between BOOKMARK events"
     )
     return parser.parse_args(argv)
 

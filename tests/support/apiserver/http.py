@@ -5,8 +5,17 @@ Paths are kube-apiserver's (``/api/v1/namespaces/{ns}/services``,
 ``/apis/discovery.k8s.io/v1/endpointslices``...); the verb comes from the method
 and the ``watch`` parameter as in apiserver's ``RequestInfoFactory``.  A watch is
 a chunked ``application/json`` stream of one event per line, ended cleanly at
-``timeoutSeconds`` or when the server stops.  Every request is recorded
-(method, path, query, verb, resource, code, user) for tests to assert on.
+``timeoutSeconds`` or when the server stops; with ``allowWatchBookmarks`` it
+carries a BOOKMARK about once a minute, as kube-apiserver's watch cache does
+(``bookmark_interval``; tests ask for less).  Every request is recorded (method,
+path, query, verb, resource, code, user, when) for tests to assert on.
+
+Faults a test switches on (``Fault.mode``): an error status (``status``), a
+connection accepted and then left silent and open, before the headers
+(``silent``) or after them (``silent-headers``), a watch answered 200 and ended
+at once (``short``), a watch that carries one ERROR event and ends
+(``error-event``, as apiserver ends a watch after an error); and open watch
+streams can be frozen: silent and open from then on, as behind a lost NAT entry.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ import binascii
 import contextlib
 import json
 import threading
+import time
 import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
@@ -35,7 +45,7 @@ from tests.support.apiserver.status import (
     invalid,
     unauthorized,
 )
-from tests.support.apiserver.store import Signal, Store, Stored, Watcher
+from tests.support.apiserver.store import Signal, Store, Stored, Watcher, error_line
 
 ANONYMOUS = "system:anonymous"
 #: responses bigger than this are gzipped for clients that accept it, at level 1
@@ -57,6 +67,10 @@ _JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-cache,
 _TRUE = frozenset(("1", "t", "T", "true", "TRUE", "True"))
 _FALSE = frozenset(("0", "f", "F", "false", "FALSE", "False"))
 _POLL = 1.0  # how often an idle watch looks whether its client went away
+#: watch-cache bookmarks come about once a minute (cacher.go bookmarkFrequency)
+BOOKMARK_INTERVAL = 60.0
+#: the ways a Fault answers (see the module docstring)
+FAULT_MODES = frozenset(("status", "silent", "silent-headers", "short", "error-event"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,13 +96,17 @@ class RequestRecord:
     code: int
     user: str
     #: the Status reason of a refusal ("Expired", "Forbidden"...), also for a watch whose
-    #: 200 stream carried a single ERROR event; "" for success
+    #: 200 stream carried a single ERROR event; the fault mode of a silent or short answer;
+    #: "" for success
     reason: str = ""
+    #: time.monotonic() when the request came
+    at: float = 0.0
 
 
 @dataclass(slots=True)
 class Fault:
-    """Answer ``code`` to the next ``remaining`` requests that match."""
+    """Answer the next ``remaining`` requests that match with ``mode``: ``code`` as a
+    status, or as the ERROR event of an ``error-event``; see FAULT_MODES."""
 
     code: int
     remaining: int
@@ -97,6 +115,7 @@ class Fault:
     path: str | None = None
     retry_after: int | None = None
     message: str = ""
+    mode: str = "status"
 
     def applies(self, verb: str, resource: str, path: str) -> bool:
         if self.resource is not None and self.resource != resource:
@@ -199,7 +218,7 @@ class Frontend:
         client_certs: bool = False,
         anonymous: bool | None = None,
         permissions: set[tuple[str, str]] | None = None,
-        bookmark_interval: float = 5.0,
+        bookmark_interval: float = BOOKMARK_INTERVAL,
         watch_timeout: float = 1800.0,
         gzip: bool = True,
         server_address: Callable[[], str] = lambda: "",
@@ -224,10 +243,15 @@ class Frontend:
         self._records: deque[RequestRecord] = deque(maxlen=records)
         self._counts: Counter[tuple[str, str, int]] = Counter()
         self.streams: set[asyncio.Task[Any]] = set()
+        #: open watches frozen by a test: silent from now on, never closed
+        self.frozen: set[Watcher] = set()
+        self._held: set[asyncio.Future[None]] = set()
 
     # --- bookkeeping (any thread) ----------------------------------------------------------
 
     def add_fault(self, fault: Fault) -> None:
+        if fault.mode not in FAULT_MODES:
+            raise ValueError(f"fault mode {fault.mode!r} is not one of {sorted(FAULT_MODES)}")
         with self._lock:
             self._faults.append(fault)
 
@@ -278,6 +302,7 @@ class Frontend:
             code,
             user,
             reason,
+            time.monotonic(),
         )
         with self._lock:
             self._records.append(record)
@@ -308,6 +333,8 @@ class Frontend:
             watch = bool(_flag(query, "watch")) if target is not None else False
             verb = _verb(request.method, target, watch) if target else request.method.lower()
             fault = self._take_fault(verb, target.resource.name if target else "", request.path)
+            if fault is not None and fault.mode != "status":
+                return await self._misbehave(request, fault, verb, target, user)
             if fault is not None:
                 raise self._fault_error(fault, user, verb, target)
             if target is None:
@@ -331,6 +358,45 @@ class Frontend:
         return path in ("/version", "/version/") or path.startswith(
             ("/healthz", "/livez", "/readyz")
         )
+
+    async def _misbehave(
+        self, request: web.Request, fault: Fault, verb: str, target: Target | None, user: str
+    ) -> web.StreamResponse:
+        """Answer as ``fault.mode`` says: silence, a short watch, or an ERROR event."""
+        code = 0 if fault.mode == "silent" else 200
+        self._record(request, verb, target, code, user, fault.mode)
+        if fault.mode == "silent":
+            await self.hold(request)
+            return web.Response(status=503)  # never sent: the connection is closed
+        response = web.StreamResponse(status=200, headers=_JSON_HEADERS)
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        if fault.mode == "silent-headers":
+            await self.hold(request)
+            return response
+        if fault.mode == "error-event":
+            await response.write(error_line(injected(fault.code, None, fault.message)))
+        with contextlib.suppress(ConnectionError):
+            await response.write_eof()
+        return response
+
+    async def hold(self, request: web.BaseRequest) -> None:
+        """Stay silent until the server stops (``release``), then close the connection:
+        never answer, never close before that."""
+        held: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._held.add(held)
+        try:
+            await held
+        finally:
+            self._held.discard(held)
+            if request.transport is not None:
+                request.transport.close()
+
+    def release(self) -> None:
+        """End every held (silent) connection: the server is stopping."""
+        for held in list(self._held):
+            if not held.done():
+                held.set_result(None)
 
     def _fault_error(self, fault: Fault, user: str, verb: str, target: Target | None) -> ApiError:
         if fault.code == 403 and target is not None and not fault.message:
@@ -590,6 +656,10 @@ class Frontend:
         loop = asyncio.get_running_loop()
         next_bookmark = self._next_bookmark(loop.time(), deadline)
         while True:
+            if watcher in self.frozen:
+                self.frozen.discard(watcher)
+                await self.hold(request)
+                return
             data, signal = watcher.take()
             if data:
                 await response.write(data)

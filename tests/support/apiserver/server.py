@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from tests.support.apiserver.http import Fault, Frontend, RequestRecord
+from tests.support.apiserver.http import BOOKMARK_INTERVAL, Fault, Frontend, RequestRecord
 from tests.support.apiserver.resources import RESOURCES, VERBS, resource_for
 from tests.support.apiserver.store import Store
 
@@ -72,7 +72,7 @@ class ApiServer:
         anonymous: bool | None = None,
         permissions: Iterable[tuple[str, str]] | None = None,
         history: int = 10_000,
-        bookmark_interval: float = 5.0,
+        bookmark_interval: float = BOOKMARK_INTERVAL,
         watch_timeout: float = 1800.0,
         watch_buffer: int = 1_000_000,
         gzip: bool = True,
@@ -178,6 +178,7 @@ class ApiServer:
         for watcher in self.store.watchers():
             self.store.unwatch(watcher)
             watcher.end(drop=True)
+        self.frontend.release()
         streams = list(self.frontend.streams)
         if streams:
             await asyncio.wait(streams, timeout=2.0)
@@ -377,6 +378,24 @@ class ApiServer:
 
         return self._call(run)
 
+    def freeze_watches(self, kind: str | None = None) -> int:
+        """Leave every open watch (of one kind, or all) open and silent from now on: no
+        event, no bookmark, no end, as when a NAT entry or a node on the path is lost.
+        Returns how many."""
+        name = resource_for(kind).name if kind else None
+
+        def run() -> int:
+            watchers = [
+                w for w in self.store.watchers() if not w.ended and name in (None, w.resource.name)
+            ]
+            for watcher in watchers:
+                self.store.unwatch(watcher)
+                self.frontend.frozen.add(watcher)
+                watcher.wake()
+            return len(watchers)
+
+        return self._call(run)
+
     def end_watches(self) -> int:
         """End every watch stream cleanly (as at its timeout)."""
 
@@ -438,11 +457,17 @@ class ApiServer:
         path: str | None = None,
         retry_after: int | None = None,
         message: str = "",
+        mode: str = "status",
     ) -> None:
         """Answer ``code`` (with a Status body; Retry-After when given) to the next
-        ``count`` requests, or only those for ``resource``/``verb``/``path``."""
+        ``count`` requests, or only those for ``resource``/``verb``/``path``.
+
+        ``mode`` answers otherwise: ``silent`` (the connection is accepted and left open
+        without a byte), ``silent-headers`` (200 and headers, then nothing),
+        ``short`` (200, then the end at once), ``error-event`` (200, one ERROR event
+        with ``code``, then the end)."""
         name = resource_for(resource).name if resource else None
-        self.frontend.add_fault(Fault(code, count, name, verb, path, retry_after, message))
+        self.frontend.add_fault(Fault(code, count, name, verb, path, retry_after, message, mode))
 
     def clear_faults(self) -> None:
         self.frontend.clear_faults()
@@ -488,6 +513,17 @@ class ApiServer:
                 return False
             time.sleep(0.01)
         return True
+
+    def requests_between(
+        self,
+        start: float,
+        end: float,
+        *,
+        verb: str | None = None,
+        resource: str | None = None,
+    ) -> list[RequestRecord]:
+        """The requests that came between two time.monotonic() readings."""
+        return [r for r in self.requests(verb, resource) if start <= r.at < end]
 
     def reset_requests(self) -> None:
         self.frontend.reset_records()
