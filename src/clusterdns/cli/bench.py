@@ -12,8 +12,6 @@ from clusterdns.bench.engine import run_workers
 from clusterdns.bench.plan import BenchOptions, make_plan
 from clusterdns.bench.report import plot, render, run_with_progress, to_json
 
-COMMAND = "bench"
-HELP = "load-test a DNS server: QPS, rcodes, timeouts, latency percentiles and histogram"
 DESCRIPTION = """\
 Send DNS queries as fast as the concurrency allows (or at --qps) and report what came back.
 
