@@ -104,7 +104,7 @@ def served(tmp_path: Path):
     )
     try:
         output = Output(process)
-        wait_for(lambda: ask(port, "web.test"), "the server to answer")
+        wait_for(lambda: ask(port, "web.test"), "the server to answer", seconds=60)
         yield process, port, conf, output
     finally:
         if process.poll() is None:
