@@ -2,7 +2,7 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-DEBS   := dnsutils dnsperf dnsmasq-base unbound iproute2 iptables conntrack etcd-server etcd-client fstrm-bin dnstap-ldns
+DEBS   := dnsutils dnsperf dnsmasq-base unbound iproute2 iptables conntrack etcd-server etcd-client fstrm-bin dnstap-ldns podman mmdebstrap buildah
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: serve test lint unit debs bench clean
@@ -10,12 +10,13 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test]'  # test pulls every extra ([all])
 	touch $(STAMP)
 
 # Debian packages the tests and benchmarks drive (dig, dnsperf, dnsmasq, unbound, ip, iptables,
 # etcd and etcdctl for the etcd plugin's tests; fstrm_capture and dnstap-ldns: another
-# implementation of Frame Streams and dnstap).
+# implementation of Frame Streams and dnstap; podman, mmdebstrap and buildah to build the image
+# on a Debian base in tests/deploy/test_image.py).
 debs:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

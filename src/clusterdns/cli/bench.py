@@ -8,12 +8,11 @@ import sys
 
 from rich.console import Console
 
+from clusterdns import extras
 from clusterdns.bench.engine import run_workers
 from clusterdns.bench.plan import BenchOptions, make_plan
 from clusterdns.bench.report import plot, render, run_with_progress, to_json
 
-COMMAND = "bench"
-HELP = "load-test a DNS server: QPS, rcodes, timeouts, latency percentiles and histogram"
 DESCRIPTION = """\
 Send DNS queries as fast as the concurrency allows (or at --qps) and report what came back.
 
@@ -134,6 +133,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.plot:
+        extras.require("plot")  # before the run, not after it: matplotlib draws --plot
     options = BenchOptions(
         host=args.host,
         queries_file=args.queries,

@@ -11,8 +11,6 @@ from clusterdns.doctor.diagnose import DoctorOptions, diagnose
 from clusterdns.doctor.findings import Severity
 from clusterdns.doctor.render import render, to_json
 
-COMMAND = "doctor"
-HELP = "diagnose cluster DNS here: resolv.conf policy, ndots, replicas, 5 s timeouts, conntrack, Corefile"
 DESCRIPTION = """\
 Read resolv.conf, name the dnsPolicy it implies and its search/ndots cost, resolve
 kubernetes.default.svc.<domain> through every nameserver and DNS replica, run a short

@@ -9,8 +9,6 @@ from pathlib import Path
 from clusterdns.errors import ClusterDNSError
 from clusterdns.podconfig.envvars import load_services, pod_service_env
 
-COMMAND = "env"
-HELP = "print the service environment variables a pod in NAMESPACE gets"
 DESCRIPTION = """\
 Print the <SVC>_SERVICE_HOST/_PORT and Docker-link <SVC>_PORT_* variables the kubelet
 injects into every container of a pod in NAMESPACE, from the services in CLUSTER.yaml

@@ -24,8 +24,6 @@ from clusterdns.resolver.client import Client, parse_server
 from clusterdns.resolver.explain import Advice, Explanation, explain, plan
 from clusterdns.resolver.resolvconf import Libc, ResolvConf, parse
 
-COMMAND = "explain"
-HELP = "show every query a pod's resolver sends for a name (glibc or musl), and how to cut them"
 DESCRIPTION = """\
 Walk NAME through the search list the way glibc or musl does, like `host -v`: every
 query in order with its server, rcode or answer and time, then the totals and advice

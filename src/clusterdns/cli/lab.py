@@ -11,8 +11,6 @@ from rich.console import Console
 from clusterdns.bench.lab import RaceCounters, serve_relay
 from clusterdns.bench.queries import parse_server
 
-COMMAND = "lab"
-HELP = "relay DNS to a server, dropping the 2nd of two back-to-back UDP queries as the conntrack race does"
 DESCRIPTION = """\
 Listen on 127.0.0.1:PORT (UDP and TCP) and relay to --upstream.  Over UDP, a
 packet that arrives from the same source address and port within --window-ms

@@ -26,8 +26,6 @@ from clusterdns.nodecache.params import (
 from clusterdns.nodecache.rules import node_cache_rules
 from clusterdns.server.run import configure_logging, install_event_loop
 
-COMMAND = "nodecache"
-HELP = "run the node-local DNS cache (k8s-dns-node-cache's flags): link-local IP, iptables NOTRACK"
 DESCRIPTION = """Run the NodeLocal DNSCache agent, as k8s-dns-node-cache does.
 
 -conf is the Corefile that runs. When -basecorefile can be read, it is filled

@@ -21,8 +21,6 @@ from clusterdns.podconfig.kubelet import (
 )
 from clusterdns.podconfig.manifest import load_pods
 
-COMMAND = "resolvconf"
-HELP = "print the resolv.conf the kubelet gives a pod (Pod or workload manifest)"
 DESCRIPTION = """\
 Print the /etc/resolv.conf the kubelet would give each pod in MANIFEST (Pod, Deployment,
 StatefulSet, DaemonSet, ReplicaSet, Job, CronJob; multi-document YAML or a List), following

@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import os
 import sys
 from collections.abc import Iterator
 
+from clusterdns import version_text
 from clusterdns.errors import ClusterDNSError, ConfigError
-from clusterdns.plugins import registry
-from clusterdns.server.run import (
-    configure_logging,
-    default_corefile,
-    install_event_loop,
-    serve_until_signalled,
-    version_text,
-)
-from clusterdns.server.server import Server
 
-COMMAND = "serve"
-HELP = "run the DNS server from a Corefile (./Corefile, else the embedded sample on 127.0.0.1:1053)"
+# The server, its plugins and their libraries (most of the start-up time) are imported in
+# the functions that use them, so `serve -version` answers without loading any of them.
+
 DESCRIPTION = """Run the DNS server, as `coredns` does.
 
 The Corefile is -conf FILE, else ./Corefile when it exists (CoreDNS's default
@@ -66,6 +58,8 @@ def load(args: argparse.Namespace) -> tuple[str, str | None]:
     """The Corefile text and its path (None: the embedded sample), as CoreDNS's loaders pick."""
     path = args.conf or (LOCAL_COREFILE if os.path.isfile(LOCAL_COREFILE) else None)
     if path is None:
+        from clusterdns.server.run import default_corefile
+
         return default_corefile(), None
     try:
         with open(path, encoding="utf-8") as handle:
@@ -76,7 +70,9 @@ def load(args: argparse.Namespace) -> tuple[str, str | None]:
 
 def plugins_text() -> str:
     """``-plugins``: the directives built in, in CoreDNS's listing shape."""
-    built = sorted(name for name in registry.ORDER if registry.setup_function(name) is not None)
+    from clusterdns.plugins import registry
+
+    built = sorted(name for name in registry.ORDER if registry.built(name))
     return "Server types:\n  dns\n\nOther plugins:\n" + "".join(f"  dns.{n}\n" for n in built)
 
 
@@ -87,6 +83,11 @@ def run(args: argparse.Namespace) -> int:
     if args.plugins:
         print(plugins_text(), end="")
         return 0
+    import asyncio
+
+    from clusterdns.server.run import configure_logging, install_event_loop, serve_until_signalled
+    from clusterdns.server.server import Server
+
     configure_logging(args.verbose)
     text, path = load(args)
     logging.getLogger("clusterdns").info(

@@ -12,8 +12,6 @@ from rich.table import Table
 from clusterdns.cluster.synthetic import generate, write
 from clusterdns.errors import ClusterDNSError
 
-COMMAND = "synth"
-HELP = "write a synthetic cluster (namespaces, services, EndpointSlices, pods) as JSON or YAML"
 DESCRIPTION = """\
 Write a deterministic cluster of --services services spread over --namespaces namespaces
 (ns-0, ns-1...), each with an EndpointSlice of --endpoints endpoints, as one `kind: List`

@@ -18,8 +18,6 @@ from clusterdns.tap.message import MessageError, Record, parse
 from clusterdns.tap.render import quiet, to_json
 from clusterdns.tap.stream import Collector, FileWriter, read_file
 
-COMMAND = "tap"
-HELP = "read dnstap: listen on a socket or read a file, print, save, diagnose"
 DESCRIPTION = """\
 Collect dnstap from clusterdns (or CoreDNS, unbound, knot...) on a unix socket (-u PATH) or
 TCP (-l HOST:PORT) with the Frame Streams handshake, or read a Frame Streams file (-r FILE,

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import importlib
 
+from clusterdns import extras
+from clusterdns.corefile.model import Directive
+from clusterdns.errors import ConfigError
 from clusterdns.plugins.plugin import Setup
 
 ORDER: tuple[str, ...] = (
@@ -54,15 +57,51 @@ def known(name: str) -> bool:
 
 
 def setup_function(name: str) -> Setup | None:
-    """The ``setup`` of directive ``name``, or None when that plugin is not built here."""
+    """The ``setup`` of directive ``name``, or None when that plugin is not built here.
+
+    Raises MissingExtra when the plugin needs an optional dependency that is not
+    installed (checked before the import: some plugins import theirs lazily).
+    """
+    extra = extras.PLUGINS.get(name)
+    if extra is not None:
+        extras.require(extra)
     try:
         module = importlib.import_module(f"clusterdns.plugins.{name}.setup")
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith(f"clusterdns.plugins.{name}"):
             return None
-        raise
+        missing = extras.extra_for(exc)
+        if missing is None:
+            raise
+        raise extras.MissingExtra(missing, exc.name or "") from exc
     setup: Setup = module.setup
     return setup
+
+
+def setup_for(directive: Directive) -> Setup:
+    """The ``setup`` of ``directive``; a ConfigError at its file:line when it cannot be built."""
+    try:
+        setup = setup_function(directive.name)
+    except extras.MissingExtra as exc:
+        raise ConfigError(
+            str(exc), file=directive.file, line=directive.line, plugin=directive.name
+        ) from exc
+    if setup is None:
+        raise ConfigError(
+            "this plugin is not built into clusterdns yet",
+            file=directive.file,
+            line=directive.line,
+            plugin=directive.name,
+        )
+    return setup
+
+
+def built(name: str) -> bool:
+    """Whether directive ``name`` is built in and its optional dependencies are installed."""
+    try:
+        return setup_function(name) is not None
+    except extras.MissingExtra:
+        return False
 
 
 def position(name: str) -> int:

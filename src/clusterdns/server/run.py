@@ -8,7 +8,7 @@ import signal
 import sys
 from importlib import resources
 
-from clusterdns import __version__
+from clusterdns import version_text
 from clusterdns.server.server import PlannedBlock, Server
 
 LEVELS = {"CRITICAL": "FATAL"}
@@ -79,11 +79,6 @@ async def serve_until_signalled(
     await stop.wait()
     logging.getLogger("clusterdns").info("[INFO] SIGTERM: Shutting down servers then terminating")
     await server.stop()
-
-
-def version_text() -> str:
-    """``clusterdns-0.1.0`` and the platform line, as CoreDNS's banner and ``-version`` print."""
-    return f"clusterdns-{__version__}\n{sys.platform}, python{sys.version.split()[0]}"
 
 
 def print_banner(server: Server) -> None:

@@ -198,14 +198,7 @@ class Server:
         built: dict[str, Plugin] = {}
         listen: tuple[str, ...] = ()
         for directive in ordered:
-            setup = registry.setup_function(directive.name)
-            if setup is None:
-                raise ConfigError(
-                    "this plugin is not built into clusterdns yet",
-                    file=directive.file,
-                    line=directive.line,
-                    plugin=directive.name,
-                )
+            setup = registry.setup_for(directive)
             ctx = SetupContext(
                 keys=block.keys,
                 zones=zones,

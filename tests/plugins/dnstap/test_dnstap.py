@@ -9,9 +9,9 @@ the upstream as response address).
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import dns.rcode
@@ -319,13 +319,15 @@ def test_memo_path_pays_nothing_without_taps() -> None:
             assert listener.dispatcher.tapped == {}
 
 
-def test_a_collector_that_starts_late_is_used(tmp_path: Path) -> None:
+def test_a_collector_that_starts_late_is_used(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """With no collector the output retries; a collector that appears is used within the backoff."""
     sock = str(tmp_path / "late.sock")
     text = f".:0 {{\n bind 127.0.0.1\n dnstap unix://{sock}\n whoami\n}}\n"
-    with running(text) as srv:
+    with caplog.at_level(logging.WARNING, logger="clusterdns.plugins.dnstap"), running(text) as srv:
         output = tapper(srv).outputs[0]
-        time.sleep(0.3)
+        assert wait_for(lambda: "cannot connect to" in caplog.text, timeout=10)
         assert not output.connected
         with ThreadCollector(f"unix://{sock}"):
             assert wait_for(lambda: output.connected, timeout=10)

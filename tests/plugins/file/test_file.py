@@ -7,7 +7,6 @@ in-process server.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import dns.flags
@@ -262,7 +261,10 @@ def test_reload_on_serial_change_and_broken_file_keeps_last_good_zone(
         assert answers(srv.udp("www.example.org.", "A")) == ["www.example.org. 3600 IN A 127.0.0.1"]
         # new content, same serial: CoreDNS keeps the zone it has (checked after 6 reload periods)
         db.write_text(EXAMPLE_ORG + "new IN A 10.0.0.2\n")
-        time.sleep(0.3)
+        plugin = next(p for b in srv.server.blocks for p in b.plugins if p.name == "file")
+        stat = db.stat()
+        # the reload loop has read the new file once its stamp is the file's
+        assert wait_for(lambda: plugin._stamp == (stat.st_mtime, stat.st_size), timeout=5)
         assert srv.udp("new.example.org.", "A").rcode() == dns.rcode.NXDOMAIN
         # serial raised: the new zone is served (memoized replies dropped)
         db.write_text(EXAMPLE_ORG.replace("2017042745", "2017042746") + "new IN A 10.0.0.2\n")
