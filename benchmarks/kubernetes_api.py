@@ -16,7 +16,16 @@ core 0, and measures:
   Service changes a second stream in (ratio);
 * at the largest size, a query file naming every service once: dnsperf's first
   pass (every name compiled on first ask) against the second (memoized), and
-  its QPS against the 1 000-service figure.
+  its QPS against the 1 000-service figure;
+* stalls: the slowest query dnsperf saw (its ``max`` latency) at ``--stall-qps``
+  (20 000) over a bounded window, quiet, during a forced relist (the API
+  server restarts and answers the resumed watches 410 Gone: SIGUSR1 to
+  ``tests.support.apiserver``), and during a reload (SIGUSR1 to clusterdns,
+  whose new kubernetes block lists everything again).
+
+The first list is the watch-cache list a real API server serves for
+``resourceVersion=0``: every object in one response (the test server, like the
+real one's watch cache, ignores ``limit`` for it).
 
 The Corefile has no ``cache`` (which would hide changes for up to its TTL) so the
 plugin's own propagation is measured.  Loopback only; only processes started
@@ -42,6 +51,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,6 +80,11 @@ class Result:
     first_pass_s: float = 0.0
     second_pass_s: float = 0.0
     qps_all_names: float = 0.0
+    #: the slowest query (ms) at --stall-qps: quiet, during a forced relist, during a reload
+    stall_quiet_ms: float = 0.0
+    stall_relist_ms: float = 0.0
+    stall_reload_ms: float = 0.0
+    rss_after_mb: float = 0.0
 
 
 def main() -> int:
@@ -88,6 +103,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sizes", default="1000,10000,50000")
     parser.add_argument("--changes", type=int, default=200)
     parser.add_argument("--seconds", type=int, default=10, help="each dnsperf run")
+    parser.add_argument("--stall-qps", type=int, default=20_000, help="load during relist/reload")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "kubernetes_api.md"))
     args = parser.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",")]
@@ -266,7 +282,26 @@ def dnsperf(port: int, queries: Path, *extra: str) -> dict[str, float]:
     ).stdout
     qps = float(re.search(r"Queries per second:\s+([\d.]+)", out)[1])  # type: ignore[index]
     run = float(re.search(r"Run time \(s\):\s+([\d.]+)", out)[1])  # type: ignore[index]
-    return {"qps": qps, "run_s": run}
+    worst = re.search(r"Average Latency \(s\):.*max ([\d.]+)", out)
+    return {"qps": qps, "run_s": run, "max_ms": float(worst[1]) * 1000 if worst else 0.0}
+
+
+def slowest_query_during(
+    port: int, queries: Path, qps: int, seconds: float, event: Callable[[], None] | None
+) -> float:
+    """The slowest answer (ms) in ``seconds`` of ``qps`` load; ``event`` fires 1 s in."""
+    load = subprocess.Popen(
+        ["taskset", "-c", "1", "dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(queries)]
+        + ["-c", "4", "-q", "500", "-Q", str(qps), "-l", str(int(seconds))],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1)
+    if event is not None:
+        event()
+    out, _ = load.communicate(timeout=seconds + 60)
+    worst = re.search(r"Average Latency \(s\):.*max ([\d.]+)", out)
+    return float(worst[1]) * 1000 if worst else float("nan")
 
 
 def churn(url: str, size: int, per_second: int, stop_at: float, done: list[int]) -> None:
@@ -322,6 +357,22 @@ def measure(tmp: Path, size: int, largest: bool, args: argparse.Namespace) -> Re
                 second = dnsperf(port, every, "-n", "1")
                 result.first_pass_s, result.second_pass_s = first["run_s"], second["run_s"]
                 result.qps_all_names = dnsperf(port, every, "-l", str(args.seconds))["qps"]
+            window = max(15.0, 2 * result.ready_s + 5)
+            result.stall_quiet_ms = slowest_query_during(
+                port, queries, args.stall_qps, window, None
+            )
+            result.stall_relist_ms = slowest_query_during(
+                port, queries, args.stall_qps, window, lambda: os.kill(api.pid, signal.SIGUSR1)
+            )
+            result.stall_reload_ms = slowest_query_during(
+                port, queries, args.stall_qps, window, lambda: os.kill(proc.pid, signal.SIGUSR1)
+            )
+            result.rss_after_mb = memory_mb(proc.pid)[0]
+            print(
+                f"slowest query: quiet {result.stall_quiet_ms:.1f} ms, relist "
+                f"{result.stall_relist_ms:.1f} ms, reload {result.stall_reload_ms:.1f} ms",
+                flush=True,
+            )
         finally:
             stop(proc)
     finally:
@@ -374,6 +425,19 @@ def write_report(args: argparse.Namespace, results: list[Result]) -> None:
             f"{big.qps_all_names:.0f} against {small.qps_quiet:.0f} at {small.services} services "
             f"(ratio {big.qps_all_names / small.qps_quiet:.2f}).",
         ]
+    lines += [
+        "",
+        f"Slowest query under {args.stall_qps} QPS of dnsperf (its max latency over the window;"
+        " the window is twice the start-up time plus 5 s, at least 15 s):",
+        "",
+        "| services | quiet ms | forced relist ms | reload ms | VmRSS after MB |",
+        "|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.services} | {r.stall_quiet_ms:.1f} | {r.stall_relist_ms:.1f} | "
+            f"{r.stall_reload_ms:.1f} | {r.rss_after_mb:.0f} |"
+        )
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
