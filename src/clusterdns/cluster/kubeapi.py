@@ -41,7 +41,7 @@ from clusterdns.cluster.jsonlist import BadList
 from clusterdns.cluster.kubeconfig import Connection, Credentials, ssl_context
 from clusterdns.cluster.listing import apply_list, remove_unseen
 from clusterdns.cluster.objects import BadObject, ObjectKey, Slim, object_key, project
-from clusterdns.cluster.slices import Slicer
+from clusterdns.cluster.slices import SHARED, Slicer
 
 log = logging.getLogger("clusterdns.plugins.kubernetes")
 
@@ -259,7 +259,7 @@ class Reflector:
         are decoded; at the end what the list lacked is removed.
         """
         seen: set[ObjectKey] = set()
-        slicer = Slicer()
+        slicer = SHARED
         try:
             version = await self._list({"resourceVersion": "0"}, seen, slicer)
         except ApiError as err:

@@ -37,3 +37,8 @@ class Slicer:
         await asyncio.sleep(0)
         self.pauses += 1
         self._deadline = self.clock() + self.budget
+
+
+#: the one slicer of the process's long jobs: several reflectors listing at once (and a
+#: manifest reload) share one budget per turn of the loop, instead of each taking its own
+SHARED = Slicer()

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from clusterdns.cluster.model import (
     EndpointSubset,
@@ -132,6 +133,32 @@ class ClusterStore:
         return len(self.services) + len(self._slices) + len(self._legacy) + len(self._pods)
 
     # -- changing --------------------------------------------------------------
+
+    def drain(self, count: int) -> bool:
+        """Drop up to ``count`` entries, answers be damned (the store is being let go):
+        freeing a million objects at once is a stall, so its owner frees it in slices.
+        False once empty."""
+        for held in self._held_by_size():
+            while held and count > 0:
+                held.popitem()
+                count -= 1
+            if count <= 0:
+                return True
+        return False
+
+    def _held_by_size(self) -> list[dict[Any, Any]]:
+        return [
+            self._endpoint_ips,
+            self._slices,
+            self._legacy,
+            self._slices_of,
+            self._cluster_ips,
+            self.services,
+            self._services_in,
+            self._pods_by_ip,
+            self._pods,
+            self._declared,
+        ]
 
     def apply(self, key: ObjectKey, obj: Slim | None, touched: Touched) -> None:
         """Put ``obj`` under ``key`` (None removes it); note what it may change in ``touched``."""

@@ -37,7 +37,7 @@ from clusterdns.cluster.kubeconfig import Connection
 from clusterdns.cluster.listing import BATCH
 from clusterdns.cluster.manifests import ManifestWatcher
 from clusterdns.cluster.objects import ObjectKey, ServiceEndpoints
-from clusterdns.cluster.slices import Slicer
+from clusterdns.cluster.slices import SHARED
 from clusterdns.cluster.store import ClusterStore, Touched
 from clusterdns.dns.reply import render
 from clusterdns.dns.wire import REFUSED, SERVFAIL, TYPE_AXFR, TYPE_IXFR
@@ -155,7 +155,7 @@ class Kubernetes(Plugin):
 
     async def _apply_in_slices(self, changes: Sequence[Change]) -> None:
         """Apply a poll's changes a few at a time, letting queries in between (slices.py)."""
-        slicer = Slicer()
+        slicer = SHARED
         for start in range(0, len(changes), BATCH):
             self.apply(changes[start : start + BATCH], live=False)
             if slicer.due():
@@ -169,6 +169,10 @@ class Kubernetes(Plugin):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        slicer = SHARED
+        while self.store.drain(BATCH * 32):  # a reload lets the old state go in slices
+            if slicer.due():
+                await slicer.pause()
 
     def ready(self) -> bool:
         return self._synced.is_set()
