@@ -31,7 +31,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -88,7 +88,7 @@ class Sink(Protocol):
     """Where a reflector delivers: the plugin, on the event loop."""
 
     def apply(self, changes: Sequence[Change], *, live: bool) -> None: ...
-    def held(self, kind: str) -> set[ObjectKey]: ...
+    def held(self, kind: str) -> Iterable[ObjectKey]: ...
     def synced(self, kind: str) -> None: ...
 
 

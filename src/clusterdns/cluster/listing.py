@@ -10,7 +10,7 @@ of the kind but the list did not have is removed, in slices too.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from clusterdns.cluster.jsonlist import ListDecoder, items_of
@@ -25,7 +25,7 @@ BATCH = 32
 
 class ListSink(Protocol):
     def apply(self, changes: Sequence[Change], *, live: bool) -> None: ...
-    def held(self, kind: str) -> set[ObjectKey]: ...
+    def held(self, kind: str) -> Iterable[ObjectKey]: ...
 
 
 async def apply_list(

@@ -244,14 +244,16 @@ def _json_documents(data: bytes, file: str) -> Iterator[Any]:
     """A JSON file's documents: each item of a list as a one-item list (so ``_objects``
     reads it as it reads any list), then the rest of the document."""
     decoder = ListDecoder()
-    decoder.feed(data)
     try:
-        for item in decoder.items():
-            assert decoder.envelope is not None  # items come only from a list
-            yield {**decoder.envelope, "items": [item]}
-            # poll() runs in a thread: hand the GIL to the query loop if it waits for it,
-            # rather than after the interpreter's 5 ms switch interval
-            time.sleep(0)
+        # fed a megabyte at a time: one copy of a 150 MB file would hold the GIL at once
+        for start in range(0, len(data), 1 << 20):
+            decoder.feed(data[start : start + (1 << 20)])
+            for item in decoder.items():
+                assert decoder.envelope is not None  # items come only from a list
+                yield {**decoder.envelope, "items": [item]}
+                # poll() runs in a thread: hand the GIL to the query loop if it waits for
+                # it, rather than after the interpreter's 5 ms switch interval
+                time.sleep(0)
         yield decoder.finish()
     except BadList:
         # the message with its line comes from the stdlib's decoder (only on this path)

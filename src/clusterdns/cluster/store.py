@@ -109,17 +109,21 @@ class ClusterStore:
     def services_in(self, namespace: str) -> Iterable[ServiceKey]:
         return self._services_in.get(namespace, {}).keys()
 
-    def keys(self, kind: str) -> set[ObjectKey]:
-        """The keys of every object of ``kind`` held (a relist removes those it did not see)."""
+    def keys(self, kind: str) -> Iterator[ObjectKey]:
+        """The keys of every object of ``kind`` held (a relist removes those it did not see).
+
+        A snapshot taken at once (one C call), its keys made one at a time, so a
+        relist of 50 000 objects can go through them in slices.
+        """
         if kind == "Namespace":
-            return {(kind, "", name) for name in self._declared}
-        held: Iterable[tuple[str, str]] = {
-            "Service": self.services.keys(),
-            "EndpointSlice": self._slices.keys(),
-            "Endpoints": self._legacy.keys(),
-            "Pod": self._pods.keys(),
-        }[kind]
-        return {(kind, ns, name) for ns, name in held}
+            return (("Namespace", "", name) for name in list(self._declared))
+        tables: dict[str, dict[tuple[str, str], Any]] = {
+            "Service": self.services,
+            "EndpointSlice": self._slices,
+            "Endpoints": self._legacy,
+            "Pod": self._pods,
+        }
+        return ((kind, ns, name) for ns, name in list(tables[kind]))
 
     def addresses_of(self, key: ServiceKey) -> set[str]:
         """A service's cluster IPs and endpoint addresses (canonical): its PTR owners."""

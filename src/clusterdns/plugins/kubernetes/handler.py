@@ -22,7 +22,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from clusterdns.cluster.kubeapi import (
     ENDPOINT_SLICES,
@@ -95,7 +95,7 @@ class Kubernetes(Plugin):
         kind = "headless_with_selector" if svc.headless else "cluster_ip"
         observe_programming(kind, now - endpoints.trigger_time)
 
-    def held(self, kind: str) -> set[ObjectKey]:
+    def held(self, kind: str) -> Iterable[ObjectKey]:
         return self.store.keys(kind)
 
     def synced(self, kind: str) -> None:
