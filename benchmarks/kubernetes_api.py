@@ -16,7 +16,16 @@ core 0, and measures:
   Service changes a second stream in (ratio);
 * at the largest size, a query file naming every service once: dnsperf's first
   pass (every name compiled on first ask) against the second (memoized), and
-  its QPS against the 1 000-service figure.
+  its QPS against the 1 000-service figure;
+* stalls: the slowest query dnsperf saw (its ``max`` latency) at ``--stall-qps``
+  (20 000) over a bounded window, quiet, during a forced relist (the API
+  server restarts and answers the resumed watches 410 Gone: SIGUSR1 to
+  ``tests.support.apiserver``), and during a reload (SIGUSR1 to clusterdns,
+  whose new kubernetes block lists everything again).
+
+The first list is the watch-cache list a real API server serves for
+``resourceVersion=0``: every object in one response (the test server, like the
+real one's watch cache, ignores ``limit`` for it).
 
 The Corefile has no ``cache`` (which would hide changes for up to its TTL) so the
 plugin's own propagation is measured.  Loopback only; only processes started
@@ -42,8 +51,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import dns.message
 import dns.query
@@ -70,17 +81,50 @@ class Result:
     first_pass_s: float = 0.0
     second_pass_s: float = 0.0
     qps_all_names: float = 0.0
+    #: the slowest query (ms) at --stall-qps: quiet, during a forced relist, during a reload
+    stall_quiet_ms: float = 0.0
+    stall_relist_ms: float = 0.0
+    stall_reload_ms: float = 0.0
+    rss_after_mb: float = 0.0
 
 
 def main() -> int:
     args = parse_args()
     results = []
+    holds: dict[int, dict[str, tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="k8sapi-bench-") as tmp:
         for size in args.sizes:
             print(f"== {size} services", flush=True)
-            results.append(measure(Path(tmp), size, size == max(args.sizes), args))
-    write_report(args, results)
+            if not args.holds_only:
+                results.append(measure(Path(tmp), size, size == max(args.sizes), args))
+            if size >= 10_000:
+                holds[size] = loop_holds(Path(tmp), size)
+                print(holds[size], flush=True)
+    if results:
+        write_report(args, results)
+    write_holds(args, holds)
     return 0
+
+
+def write_holds(args: argparse.Namespace, holds: dict[int, dict[str, tuple[float, float]]]) -> None:
+    lines = [
+        "",
+        "## The longest the query loop was held",
+        "",
+        "In process, on core 0 (the API server on core 1): a task that wakes every 0.5 ms",
+        "reads its thread's CPU clock; the CPU time between two of its turns is work that",
+        "held the loop (CPU time, so a busy machine's scheduling does not count; wall in",
+        "brackets).",
+        "",
+        "| services | event | longest hold, CPU ms (wall ms) |",
+        "|---|---|---|",
+    ]
+    for size, events in holds.items():
+        for event, (cpu, wall) in events.items():
+            lines.append(f"| {size} | {event} | {cpu:.1f} ({wall:.1f}) |")
+    with Path(args.out).open("a") as out:
+        out.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 def parse_args() -> argparse.Namespace:
@@ -88,6 +132,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--sizes", default="1000,10000,50000")
     parser.add_argument("--changes", type=int, default=200)
     parser.add_argument("--seconds", type=int, default=10, help="each dnsperf run")
+    parser.add_argument("--stall-qps", type=int, default=20_000, help="load during relist/reload")
+    parser.add_argument(
+        "--holds-only", action="store_true", help="only the in-process loop-hold measurement"
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "kubernetes_api.md"))
     args = parser.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",")]
@@ -266,7 +314,26 @@ def dnsperf(port: int, queries: Path, *extra: str) -> dict[str, float]:
     ).stdout
     qps = float(re.search(r"Queries per second:\s+([\d.]+)", out)[1])  # type: ignore[index]
     run = float(re.search(r"Run time \(s\):\s+([\d.]+)", out)[1])  # type: ignore[index]
-    return {"qps": qps, "run_s": run}
+    worst = re.search(r"Average Latency \(s\):.*max ([\d.]+)", out)
+    return {"qps": qps, "run_s": run, "max_ms": float(worst[1]) * 1000 if worst else 0.0}
+
+
+def slowest_query_during(
+    port: int, queries: Path, qps: int, seconds: float, event: Callable[[], None] | None
+) -> float:
+    """The slowest answer (ms) in ``seconds`` of ``qps`` load; ``event`` fires 1 s in."""
+    load = subprocess.Popen(
+        ["taskset", "-c", "1", "dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(queries)]
+        + ["-c", "4", "-q", "500", "-Q", str(qps), "-l", str(int(seconds))],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1)
+    if event is not None:
+        event()
+    out, _ = load.communicate(timeout=seconds + 60)
+    worst = re.search(r"Average Latency \(s\):.*max ([\d.]+)", out)
+    return float(worst[1]) * 1000 if worst else float("nan")
 
 
 def churn(url: str, size: int, per_second: int, stop_at: float, done: list[int]) -> None:
@@ -322,11 +389,149 @@ def measure(tmp: Path, size: int, largest: bool, args: argparse.Namespace) -> Re
                 second = dnsperf(port, every, "-n", "1")
                 result.first_pass_s, result.second_pass_s = first["run_s"], second["run_s"]
                 result.qps_all_names = dnsperf(port, every, "-l", str(args.seconds))["qps"]
+            window = max(15.0, 2 * result.ready_s + 5)
+            result.stall_quiet_ms = slowest_query_during(
+                port, queries, args.stall_qps, window, None
+            )
+            result.stall_relist_ms = slowest_query_during(
+                port, queries, args.stall_qps, window, lambda: os.kill(api.pid, signal.SIGUSR1)
+            )
+            result.stall_reload_ms = slowest_query_during(
+                port, queries, args.stall_qps, window, lambda: os.kill(proc.pid, signal.SIGUSR1)
+            )
+            result.rss_after_mb = memory_mb(proc.pid)[0]
+            print(
+                f"slowest query: quiet {result.stall_quiet_ms:.1f} ms, relist "
+                f"{result.stall_relist_ms:.1f} ms, reload {result.stall_reload_ms:.1f} ms",
+                flush=True,
+            )
         finally:
             stop(proc)
     finally:
         stop(api)
     return result
+
+
+class HoldMeter:
+    """How long the event loop goes without a turn, in CPU time of its thread.
+
+    A task wakes every 0.5 ms and reads the thread's CPU clock: the CPU time
+    spent between two of its turns is work that held the loop.  CPU time, not
+    wall time, so a busy machine that deschedules the process does not count.
+    """
+
+    def __init__(self) -> None:
+        self.worst_cpu = 0.0
+        self.worst_wall = 0.0
+        self._stop = False
+
+    async def run(self) -> None:
+        import asyncio
+
+        cpu, wall = time.thread_time(), time.perf_counter()
+        while not self._stop:
+            await asyncio.sleep(0.0005)
+            now_cpu, now_wall = time.thread_time(), time.perf_counter()
+            self.worst_cpu = max(self.worst_cpu, now_cpu - cpu)
+            self.worst_wall = max(self.worst_wall, now_wall - wall - 0.0005)
+            cpu, wall = now_cpu, now_wall
+
+    def take(self) -> tuple[float, float]:
+        """The worst (CPU ms, wall ms) since the last take."""
+        worst = (self.worst_cpu * 1000, self.worst_wall * 1000)
+        self.worst_cpu = self.worst_wall = 0.0
+        return worst
+
+
+def loop_holds(tmp: Path, size: int) -> dict[str, tuple[float, float]]:
+    """In process (core 0), the longest the loop was held: first sync, forced relist, reload,
+    and a one-service change in a manifest file of the same cluster."""
+    import asyncio
+
+    import uvloop
+
+    from clusterdns.cluster import synthetic
+    from clusterdns.server.server import Server
+
+    os.sched_setaffinity(0, {0})
+    holds: dict[str, tuple[float, float]] = {}
+    api, url = start_api(size)
+    try:
+        kubeconfig = tmp / "kubeconfig-holds"
+        kubeconfig.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [{"name": "c", "cluster": {"server": url}}],
+                    "users": [{"name": "u", "user": {"token": TOKEN}}],
+                    "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                    "current-context": "x",
+                }
+            )
+        )
+        text = (
+            ".:0 {\n bind 127.0.0.1\n kubernetes cluster.local {\n"
+            f"  kubeconfig {kubeconfig}\n  startup_timeout 600s\n }}\n}}\n"
+        )
+
+        async def api_run() -> None:
+            server = Server(text, "Corefile", default_port=0)
+            meter = HoldMeter()
+            ticker = asyncio.ensure_future(meter.run())
+            await asyncio.sleep(0.01)
+            began = time.monotonic()
+            await server.start()
+            took = time.monotonic() - began
+            holds["first sync (resourceVersion=0, one response)"] = meter.take()
+            os.kill(api.pid, signal.SIGUSR1)
+            await asyncio.sleep(2 * took + 5)  # the relist runs as long as the first sync
+            holds["forced relist (410 on the resumed watches)"] = meter.take()
+            await server.reload(text)
+            holds["reload (a new block lists everything again)"] = meter.take()
+            await server.stop()
+            meter._stop = True
+            await ticker
+
+        uvloop.install()
+        asyncio.run(api_run())
+    finally:
+        stop(api)
+    manifest = tmp / "cluster.json"
+    objects = synthetic.generate(NAMESPACES, size, ENDPOINTS, False)
+    synthetic.write(objects, manifest)
+    text = (
+        ".:0 {\n bind 127.0.0.1\n kubernetes cluster.local {\n"
+        f"  manifests {manifest} 500ms\n  startup_timeout 600s\n }}\n}}\n"
+    )
+
+    async def manifest_run() -> None:
+        meter = HoldMeter()
+        ticker = asyncio.ensure_future(meter.run())
+        server = Server(text, "Corefile", default_port=0)
+        await server.start()
+        service = next(o for o in objects if o["kind"] == "Service" and o["spec"].get("clusterIP"))
+        service["spec"]["clusterIP"] = service["spec"]["clusterIPs"][0] = "10.111.0.1"
+        changed = tmp / "cluster-next.json"
+        synthetic.write(objects, changed)  # before the meter's window: encoding holds the GIL
+        plugin: Any = next(p for p in server.blocks[0].plugins if p.name == "kubernetes")
+        key = (service["metadata"]["namespace"], service["metadata"]["name"])
+        await asyncio.sleep(0.01)  # the meter's turn after the write above
+        meter.take()
+        began = time.monotonic()
+        os.replace(changed, manifest)
+        while plugin.store.services[key].cluster_ips != ("10.111.0.1",):
+            await asyncio.sleep(0.05)
+        holds[f"manifest change (answered {time.monotonic() - began:.1f} s after the write)"] = (
+            meter.take()
+        )
+        await server.stop()
+        meter._stop = True
+        await ticker
+
+    asyncio.run(manifest_run())
+    os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+    return holds
 
 
 def coredns_rule_mb(services: int) -> float:
@@ -374,6 +579,19 @@ def write_report(args: argparse.Namespace, results: list[Result]) -> None:
             f"{big.qps_all_names:.0f} against {small.qps_quiet:.0f} at {small.services} services "
             f"(ratio {big.qps_all_names / small.qps_quiet:.2f}).",
         ]
+    lines += [
+        "",
+        f"Slowest query under {args.stall_qps} QPS of dnsperf (its max latency over the window;"
+        " the window is twice the start-up time plus 5 s, at least 15 s):",
+        "",
+        "| services | quiet ms | forced relist ms | reload ms | VmRSS after MB |",
+        "|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.services} | {r.stall_quiet_ms:.1f} | {r.stall_relist_ms:.1f} | "
+            f"{r.stall_reload_ms:.1f} | {r.rss_after_mb:.0f} |"
+        )
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

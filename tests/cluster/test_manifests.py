@@ -308,3 +308,22 @@ def test_watcher_reports_a_bad_object_once(tmp_path: Path) -> None:
     _write(tmp_path / "a.yaml", [bad, svc("one", "10.0.0.1"), svc("two", "10.0.0.2")])
     assert [k for k, _ in watcher.poll()] == [("Service", "shop", "two")]
     assert [p.object for p in problems] == ["Service shop/x_y"]
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (
+            '{"kind": "List", "items": [\n{"kind": "Namespace",\n "metadata": {"name": "a"}},\n{"x": }]}',
+            4,
+        ),
+        ('{"kind": "Service",\n  "metadata": }', 2),
+    ],
+)
+def test_a_broken_json_file_is_reported_with_its_line(tmp_path: Path, text: str, line: int) -> None:
+    """JSON lists are decoded item by item (jsonlist); an error still names file:line."""
+    path = tmp_path / "broken.json"
+    path.write_text(text)
+    _, problems = load_manifests(path)
+    assert [p.file for p in problems] == [str(path)]
+    assert problems[0].message.startswith(f"{line}: not valid JSON")

@@ -2,8 +2,10 @@
 
 One ``Reflector`` per resource does what client-go's reflector does:
 
-1. list in pages (``limit``/``continue``; an expired continue token restarts
-   the list), hand every object to the sink as it arrives, and at the end
+1. list from the API server's watch cache (``resourceVersion=0``, served
+   whole), falling back to a consistent list in pages (``limit``/``continue``;
+   an expired continue token restarts the list); decode it item by item as
+   it arrives (``listing``), hand every object to the sink, and at the end
    remove what the sink holds of that kind but the list did not have: a
    relist is reconciled object by object, with no moment of empty answers;
 2. watch from the list's ``resourceVersion`` with ``allowWatchBookmarks``,
@@ -57,7 +59,8 @@ over with a relist, after the backoff; the others go on.
 streaming, and the log says once per outage which resource is stale and why,
 and when it recovers.
 
-HTTP is aiohttp (async, streaming, its C parser); JSON is the stdlib's.  A
+HTTP is aiohttp (async, streaming, its C parser); lists are decoded by
+``jsonlist`` (msgspec, one item at a time), watch lines by the stdlib.  A
 malformed object is skipped with a warning naming it and counted; the rest of
 the list or stream goes on.
 """
@@ -71,14 +74,16 @@ import logging
 import random
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
 
 from clusterdns.cluster.credentials import CredentialError, Credentials
+from clusterdns.cluster.jsonlist import BadList
 from clusterdns.cluster.kubeconfig import Connection
+from clusterdns.cluster.listing import apply_list, remove_unseen
 from clusterdns.cluster.objects import (
     BadObject,
     DropLog,
@@ -88,13 +93,14 @@ from clusterdns.cluster.objects import (
     object_label,
     project_dropping,
 )
+from clusterdns.cluster.slices import SHARED, Slicer
 
 log = logging.getLogger("clusterdns.plugins.kubernetes")
 
 Change = tuple[ObjectKey, Slim | None]
 
 PAGE_SIZE = 500
-BATCH = 200  # objects applied between two yields to the query loop
+LIST_CHUNK = 1 << 16  # bytes of a list response decoded between two reads
 #: pods CoreDNS's informer never lists (controller.go podListFunc)
 POD_FIELD_SELECTOR = "status.phase!=Succeeded,status.phase!=Failed,status.phase!=Unknown"
 #: TCP keepalive on API sockets: idle seconds before the first probe, between probes, probes
@@ -168,7 +174,7 @@ class Sink(Protocol):
     """Where a reflector delivers: the plugin, on the event loop."""
 
     def apply(self, changes: Sequence[Change], *, live: bool) -> None: ...
-    def held(self, kind: str) -> set[ObjectKey]: ...
+    def held(self, kind: str) -> Iterable[ObjectKey]: ...
     def synced(self, kind: str) -> None: ...
 
 
@@ -292,7 +298,7 @@ class GuardedSink:
                 return object_label(change[0])
         return f"one of {len(changes)} objects from {object_label(changes[0][0])}"
 
-    def held(self, kind: str) -> set[ObjectKey]:
+    def held(self, kind: str) -> Iterable[ObjectKey]:
         return self.sink.held(kind)
 
     def synced(self, kind: str) -> None:
@@ -455,33 +461,56 @@ class Reflector:
     # -- list ----------------------------------------------------------------
 
     async def list_all(self) -> str:
-        """List every page, applying objects as they come; the list's resourceVersion."""
+        """List from the watch cache, else consistently; the list's resourceVersion.
+
+        As client-go's reflector: ``resourceVersion=0`` first, which the API
+        server answers from its watch cache, whole (``limit`` is ignored there);
+        where that is refused or fails, a paginated consistent list (``limit``
+        and ``continue``, no resourceVersion).  Objects are applied as they
+        are decoded; at the end what the list lacked is removed.
+        """
         seen: set[ObjectKey] = set()
-        params: dict[str, str] = {"limit": str(self.source.page_size)}
+        slicer = SHARED
+        try:
+            version = await self._list({"resourceVersion": "0"}, seen, slicer)
+        except ApiError as err:
+            if err.status in (401, 403, 429):
+                raise  # the consistent list would be refused the same way
+            log.info(
+                "kubernetes: list %s from the watch cache failed (%s); listing from etcd",
+                self.resource.plural,
+                err,
+            )
+            seen.clear()
+            version = await self._list({}, seen, slicer)
+        await remove_unseen(self.kind, self.source.sink, seen, slicer)
+        self.source.sink.synced(self.kind)
+        return version
+
+    async def _list(self, first: dict[str, str], seen: set[ObjectKey], slicer: Slicer) -> str:
+        """Every page of one list (a watch-cache list is one page); its resourceVersion."""
+        params: dict[str, str] = {**first, "limit": str(self.source.page_size)}
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=60)
         while True:
             response = await self._get_or_restart(params, timeout, seen)
             try:
-                page = json.loads(await response.read())
-            except (ValueError, aiohttp.ClientError) as err:
-                raise ApiError(0, f"list {self.resource.plural}: unreadable page: {err}") from None
+                meta = await apply_list(
+                    response.content.iter_chunked(LIST_CHUNK),
+                    self._project,
+                    self.source.sink,
+                    seen,
+                    slicer,
+                )
+            except (BadList, aiohttp.ClientError, TimeoutError) as err:
+                raise ApiError(0, f"list {self.resource.plural}: unreadable list: {err}") from None
             finally:
                 response.release()
-            if not isinstance(page, dict) or not isinstance(page.get("items", []), list):
-                raise ApiError(0, f"list {self.resource.plural}: the reply is not a list")
-            await self._apply_items(page.get("items") or [], seen)
-            meta = page.get("metadata") or {}
-            token = meta.get("continue") or ""
+            token = str(meta.get("continue") or "")
             if not token:
-                version = str(meta.get("resourceVersion") or "")
-                break
+                return str(meta.get("resourceVersion") or "")
+            # a continued list names its snapshot in the token; no resourceVersion with it
+            params.pop("resourceVersion", None)
             params["continue"] = token
-        gone = [(key, None) for key in self.source.sink.held(self.kind) - seen]
-        for start in range(0, len(gone), BATCH):
-            self.source.sink.apply(gone[start : start + BATCH], live=False)
-            await asyncio.sleep(0)
-        self.source.sink.synced(self.kind)
-        return version
 
     async def _get_or_restart(
         self, params: dict[str, str], timeout: aiohttp.ClientTimeout, seen: set[ObjectKey]
@@ -495,21 +524,6 @@ class Reflector:
             params.pop("continue")
             seen.clear()
             return await self.source.get(self.resource, dict(params), timeout)
-
-    async def _apply_items(self, items: list[Any], seen: set[ObjectKey]) -> None:
-        changes: list[Change] = []
-        for item in items:
-            change = self._project(item)
-            if change is not None:
-                seen.add(change[0])
-                changes.append(change)
-            if len(changes) >= BATCH:
-                self.source.sink.apply(changes, live=False)
-                changes = []
-                await asyncio.sleep(0)
-        if changes:
-            self.source.sink.apply(changes, live=False)
-        await asyncio.sleep(0)
 
     def _project(self, obj: Any) -> Change | None:
         if not isinstance(obj, dict):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from clusterdns.cluster.jsonlist import BadList, ListDecoder
 from clusterdns.cluster.model import ClusterState, EndpointSubset, Namespace, Pod, Service
 from clusterdns.cluster.objects import (
     BadObject,
@@ -221,12 +223,44 @@ def parse_text(text: str, file: str) -> list[Any]:
         raise ManifestError(f"{file}{line}: not valid YAML: {problem}") from None
 
 
-def read_file(path: Path) -> list[Any]:
+def read_file(path: Path) -> Iterator[Any]:
+    """The documents of one file; a JSON list's items come one at a time, as decoded.
+
+    Errors (ManifestError) may come while iterating: a JSON file is decoded
+    as it is read, so it is never held whole as Python objects.
+    """
+    if path.suffix == ".json":
+        try:
+            data = path.read_bytes()
+        except OSError as err:
+            raise ManifestError(f"{path}: cannot read: {err}") from None
+        return _json_documents(data, str(path))
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise ManifestError(f"{path}: cannot read: {err}") from None
-    return parse_text(text, str(path))
+    return iter(parse_text(text, str(path)))
+
+
+def _json_documents(data: bytes, file: str) -> Iterator[Any]:
+    """A JSON file's documents: each item of a list as a one-item list (so ``_objects``
+    reads it as it reads any list), then the rest of the document."""
+    decoder = ListDecoder()
+    try:
+        # fed a megabyte at a time: one copy of a 150 MB file would hold the GIL at once
+        for start in range(0, len(data), 1 << 20):
+            decoder.feed(data[start : start + (1 << 20)])
+            for item in decoder.items():
+                assert decoder.envelope is not None  # items come only from a list
+                yield {**decoder.envelope, "items": [item]}
+                # poll() runs in a thread: hand the GIL to the query loop if it waits for
+                # it, rather than after the interpreter's 5 ms switch interval
+                time.sleep(0)
+        yield decoder.finish()
+    except BadList:
+        # the message with its line comes from the stdlib's decoder (only on this path)
+        parse_text(data.decode("utf-8", "replace"), file)
+        raise ManifestError(f"{file}: not valid JSON") from None
 
 
 def load_manifests(path: str | os.PathLike[str]) -> tuple[ClusterState, list[Problem]]:
@@ -333,16 +367,15 @@ class ManifestWatcher:
         if known is not None and known.signature == signature:
             return ()
         try:
-            docs = read_file(file)
+            objects, problems = objects_from_documents(
+                ((str(file), doc) for doc in read_file(file)), pod_names=self.pod_names
+            )
         except ManifestError as err:
             kept = "keeping its last good content" if known else "skipping it"
             self.on_problem(Problem(str(file), "", f"{_without_file(str(err), str(file))}; {kept}"))
             # remember the signature so a broken file is reported once, not every poll
             self._files[file] = _FileState(signature, known.objects if known else {})
             return ()
-        objects, problems = objects_from_documents(
-            ((str(file), doc) for doc in docs), pod_names=self.pod_names
-        )
         for problem in self._reported.fresh(file, problems):
             self.on_problem(problem)
         self._files[file] = _FileState(signature, objects)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from clusterdns.cluster.model import (
     EndpointSubset,
@@ -108,17 +109,21 @@ class ClusterStore:
     def services_in(self, namespace: str) -> Iterable[ServiceKey]:
         return self._services_in.get(namespace, {}).keys()
 
-    def keys(self, kind: str) -> set[ObjectKey]:
-        """The keys of every object of ``kind`` held (a relist removes those it did not see)."""
+    def keys(self, kind: str) -> Iterator[ObjectKey]:
+        """The keys of every object of ``kind`` held (a relist removes those it did not see).
+
+        A snapshot taken at once (one C call), its keys made one at a time, so a
+        relist of 50 000 objects can go through them in slices.
+        """
         if kind == "Namespace":
-            return {(kind, "", name) for name in self._declared}
-        held: Iterable[tuple[str, str]] = {
-            "Service": self.services.keys(),
-            "EndpointSlice": self._slices.keys(),
-            "Endpoints": self._legacy.keys(),
-            "Pod": self._pods.keys(),
-        }[kind]
-        return {(kind, ns, name) for ns, name in held}
+            return (("Namespace", "", name) for name in list(self._declared))
+        tables: dict[str, dict[tuple[str, str], Any]] = {
+            "Service": self.services,
+            "EndpointSlice": self._slices,
+            "Endpoints": self._legacy,
+            "Pod": self._pods,
+        }
+        return ((kind, ns, name) for ns, name in list(tables[kind]))
 
     def addresses_of(self, key: ServiceKey) -> set[str]:
         """A service's cluster IPs and endpoint addresses (canonical): its PTR owners."""
@@ -132,6 +137,32 @@ class ClusterStore:
         return len(self.services) + len(self._slices) + len(self._legacy) + len(self._pods)
 
     # -- changing --------------------------------------------------------------
+
+    def drain(self, count: int) -> bool:
+        """Drop up to ``count`` entries, answers be damned (the store is being let go):
+        freeing a million objects at once is a stall, so its owner frees it in slices.
+        False once empty."""
+        for held in self._held_by_size():
+            while held and count > 0:
+                held.popitem()
+                count -= 1
+            if count <= 0:
+                return True
+        return False
+
+    def _held_by_size(self) -> list[dict[Any, Any]]:
+        return [
+            self._endpoint_ips,
+            self._slices,
+            self._legacy,
+            self._slices_of,
+            self._cluster_ips,
+            self.services,
+            self._services_in,
+            self._pods_by_ip,
+            self._pods,
+            self._declared,
+        ]
 
     def apply(self, key: ObjectKey, obj: Slim | None, touched: Touched) -> None:
         """Put ``obj`` under ``key`` (None removes it); note what it may change in ``touched``."""

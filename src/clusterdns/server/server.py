@@ -33,6 +33,7 @@ from clusterdns.dns.wire import REFUSED, SERVFAIL
 from clusterdns.errors import ConfigError
 from clusterdns.plugins import registry
 from clusterdns.plugins.plugin import Handler, Plugin, Reply, Request, Route, SetupContext
+from clusterdns.server.collector import COLLECTOR
 from clusterdns.server.dispatch import DROPPED_ZONE, ENABLE_CHAOS, Block, Dispatcher
 from clusterdns.server.http import HTTPEndpoint
 from clusterdns.server.listeners import TCPServer, UDPListener
@@ -325,7 +326,8 @@ class Server:
                         for h in block.hosts
                         for port in dict.fromkeys(port for _, port in block.addresses)
                     ]
-                await _start_all(plugins)
+                with COLLECTOR.starting():
+                    await _start_all(plugins)
                 started = True
                 for key in opened:
                     listener = self.listeners[key]

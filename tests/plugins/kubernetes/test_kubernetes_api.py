@@ -147,19 +147,6 @@ def test_what_is_listed_and_watched_and_with_which_selectors(
         assert all(r.query.get("resourceVersion") for r in watches)
 
 
-def test_a_long_list_comes_in_pages(api: ApiServer, tmp_path: Path) -> None:
-    api.load(service(f"s{i}", "shop", f"10.97.{i // 250}.{i % 250 + 1}") for i in range(1200))
-    config = kubeconfig(tmp_path / "kubeconfig", api.url, token=TOKEN)
-    with running(corefile(f"kubeconfig {config}")) as srv:
-        assert a(srv, "s1199.shop.svc.cluster.local.") == ["10.97.4.200"]
-        pages = [r for r in api.requests(verb="list", resource="services")]
-        assert len(pages) >= 3
-        assert any("continue" in r.query for r in pages)
-
-
-# ---------------------------------------------------------------- TLS and auth
-
-
 def test_endpoint_and_tls_with_a_client_certificate(tmp_path: Path) -> None:
     ca = trustme.CA()
     server_cert = ca.issue_cert("127.0.0.1")

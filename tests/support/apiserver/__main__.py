@@ -14,6 +14,7 @@ import sys
 import time
 
 from clusterdns.cluster import synthetic
+from tests.support.apiserver.resources import RESOURCES
 from tests.support.apiserver.server import ApiServer, server_ssl_context
 
 
@@ -66,11 +67,24 @@ async def serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
+    restarts: set[asyncio.Task[None]] = set()
+    loop.add_signal_handler(
+        signal.SIGUSR1, lambda: restarts.add(asyncio.ensure_future(_restart_expired(server)))
+    )
     await server.astart()
     print(server.url, flush=True)
     await stopping.wait()
     await server.astop()
     server.close()
+
+
+async def _restart_expired(server: ApiServer) -> None:
+    """SIGUSR1: restart, and answer the next watches 410 Gone, so every client relists
+    (benchmarks/kubernetes_api.py forces relists under load this way)."""
+    await server.astop()
+    server.inject_fault(410, len(RESOURCES), verb="watch")
+    await server.astart()
+    print("restarted; the next watches are told 410 Gone", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

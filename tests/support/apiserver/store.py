@@ -675,6 +675,10 @@ class Store:
                 raise bad_request("invalid continue token: resourceVersion is in the future")
         else:
             at = self._list_rv(resource, limit, resource_version, resource_version_match)
+            if resource_version == "0" and not resource_version_match:
+                # served from the watch cache, which answers whole: limit is ignored
+                # (API Concepts, "Retrieving large results sets in chunks")
+                limit = 0
         table = self.tables[resource.name]
         overlay = self._overlay(resource, at)
         prefix = f"{flt.namespace}/" if resource.namespaced and flt.namespace else ""

@@ -20,10 +20,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import gc
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from clusterdns.cluster.kubeapi import (
     ENDPOINT_SLICES,
@@ -35,8 +34,10 @@ from clusterdns.cluster.kubeapi import (
     Resource,
 )
 from clusterdns.cluster.kubeconfig import Connection
+from clusterdns.cluster.listing import BATCH
 from clusterdns.cluster.manifests import ManifestWatcher
 from clusterdns.cluster.objects import ObjectKey, ServiceEndpoints
+from clusterdns.cluster.slices import SHARED
 from clusterdns.cluster.store import ClusterStore, Touched
 from clusterdns.dns.reply import render
 from clusterdns.dns.wire import REFUSED, SERVFAIL, TYPE_AXFR, TYPE_IXFR
@@ -94,7 +95,7 @@ class Kubernetes(Plugin):
         kind = "headless_with_selector" if svc.headless else "cluster_ip"
         observe_programming(kind, now - endpoints.trigger_time)
 
-    def held(self, kind: str) -> set[ObjectKey]:
+    def held(self, kind: str) -> Iterable[ObjectKey]:
         return self.store.keys(kind)
 
     def synced(self, kind: str) -> None:
@@ -112,9 +113,6 @@ class Kubernetes(Plugin):
     # -- lifecycle ---------------------------------------------------------------
 
     async def start(self) -> None:
-        # The first list builds many long-lived objects; the cycle collector would scan
-        # them over and over.  It is off until the first sync or the startup timeout.
-        gc.disable()
         if self.connection is not None:
             self._api = APISource(
                 self.connection,
@@ -137,10 +135,6 @@ class Kubernetes(Plugin):
                 "kubernetes: starting server with unsynced Kubernetes API (waiting for %s)",
                 ", ".join(sorted(self._waiting)),
             )
-        finally:
-            gc.enable()
-        if self._synced.is_set():
-            gc.freeze()  # the served state is long-lived: keep it out of later collections
 
     async def _follow_manifests(self) -> None:
         assert self.opts.manifests is not None
@@ -153,21 +147,32 @@ class Kubernetes(Plugin):
             try:
                 changes = await asyncio.to_thread(watcher.poll)
                 if changes is not None:
-                    for start in range(0, len(changes), 500):
-                        self.apply(changes[start : start + 500], live=False)
-                        await asyncio.sleep(0)
+                    await self._apply_in_slices(changes)
                     self.synced(MANIFESTS)
             except Exception:  # a bug while reading must not end the watch
                 log.exception("plugin/kubernetes: reading %s failed", self.opts.manifests)
             await asyncio.sleep(watcher.interval)
 
+    async def _apply_in_slices(self, changes: Sequence[Change]) -> None:
+        """Apply a poll's changes a few at a time, letting queries in between (slices.py)."""
+        slicer = SHARED
+        for start in range(0, len(changes), BATCH):
+            self.apply(changes[start : start + BATCH], live=False)
+            if slicer.due():
+                await slicer.pause()
+
     async def stop(self) -> None:
         if self._api is not None:
             await self._api.stop()
+            self._api = None  # it refers back to us: no cycle to outlive the server's gc.freeze
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        slicer = SHARED
+        while self.store.drain(BATCH * 32):  # a reload lets the old state go in slices
+            if slicer.due():
+                await slicer.pause()
 
     def ready(self) -> bool:
         return self._synced.is_set()
