@@ -34,6 +34,9 @@ from clusterdns.dns.names import is_subdomain, longest_zone
 from clusterdns.dns.wire import NXDOMAIN, SERVFAIL, WireError, parse_query, text_to_wire
 from clusterdns.errors import ConfigError
 from clusterdns.plugins.args import fail
+from clusterdns.plugins.autopath.options import AutoPathOptions
+from clusterdns.plugins.kubernetes.autopath import search_path
+from clusterdns.plugins.kubernetes.handler import Kubernetes
 from clusterdns.plugins.plugin import Handler, Host, Plugin, Reply, Request
 
 SUCCESS = Counter(
@@ -48,15 +51,14 @@ class AutoPath(Plugin):
 
     def __init__(
         self,
-        zones: tuple[str, ...],
-        via: str,
+        opts: AutoPathOptions,
         search: tuple[str, ...],
         block_plugins: Callable[[], tuple[Plugin, ...]],
         host: Host,
         directive: Directive | None = None,
     ) -> None:
-        self.zones = zones
-        self.via = via
+        self.zones = opts.zones
+        self.via = opts.via
         self.search = list(search)
         self.block_plugins = block_plugins
         self.directive = directive
@@ -70,9 +72,6 @@ class AutoPath(Plugin):
         """
         if not self.via:
             return
-        from clusterdns.plugins.kubernetes.autopath import search_path
-        from clusterdns.plugins.kubernetes.handler import Kubernetes
-
         found = [p for p in self.block_plugins() if p.name == self.via]
         if not found:
             return
