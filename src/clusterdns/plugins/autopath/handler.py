@@ -27,21 +27,17 @@ from collections.abc import Callable
 import dns.message
 import dns.name
 import dns.rrset
-from prometheus_client import Counter
 
 from clusterdns.corefile.model import Directive
 from clusterdns.dns.names import is_subdomain, longest_zone
 from clusterdns.dns.wire import NXDOMAIN, SERVFAIL, WireError, parse_query, text_to_wire
 from clusterdns.errors import ConfigError
 from clusterdns.plugins.args import fail
+from clusterdns.plugins.autopath.metrics import SUCCESS
 from clusterdns.plugins.autopath.options import AutoPathOptions
 from clusterdns.plugins.kubernetes.autopath import search_path
 from clusterdns.plugins.kubernetes.handler import Kubernetes
 from clusterdns.plugins.plugin import Handler, Host, Plugin, Reply, Request
-
-SUCCESS = Counter(
-    "coredns_autopath_success_total", "Counter of requests that did autopath.", ["server"]
-)
 
 SearchFunc = Callable[[Request], list[str] | None]
 
