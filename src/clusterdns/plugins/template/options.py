@@ -8,6 +8,7 @@ every Go template is compiled here, so a bad one stops the server at start
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import dns.rcode
@@ -137,13 +138,13 @@ def parse(directive: Directive, server_zones: tuple[str, ...]) -> TemplateConfig
     )
 
 
-def _code(directive: Directive, text: str, convert: object, what: str) -> int:
+def _code(directive: Directive, text: str, convert: Callable[[str], int], what: str) -> int:
     """A class or type mnemonic as CoreDNS looks it up (dns.StringToClass/StringToType): in
     upper case, and no generic ``CLASS3``/``TYPE65`` spelling."""
     try:
         if text != text.upper() or re.fullmatch(r"(CLASS|TYPE)[0-9]+", text):
             raise ValueError(text)
-        value = int(convert(text))  # type: ignore[operator]
+        value = int(convert(text))
     except Exception:
         fail(directive, f"{what} {text}", "template")
     return value
