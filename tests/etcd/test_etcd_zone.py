@@ -16,7 +16,9 @@ from clusterdns.errors import ConfigError
 from clusterdns.plugins.etcd.msg import BadValue, Service, group, name_of, parse, path_of, split255
 from clusterdns.plugins.etcd.options import parse as parse_options
 from clusterdns.plugins.etcd.records import srv_weight, srv_weights
+from clusterdns.plugins.etcd.setup import setup
 from clusterdns.plugins.etcd.zone import SkyDNSZone
+from clusterdns.plugins.plugin import SetupContext
 
 # plugin/etcd/lookup_test.go services (name -> value)
 SERVICES = {
@@ -290,7 +292,6 @@ def test_options_defaults_and_values() -> None:
         (("endpoint",), "endpoint needs at least one URL"),
         (("endpoint ftp://x:1",), "is not http"),
         (("path",), "path needs one"),
-        (("tls /nonexistent/cert.pem /nonexistent/key.pem",), "cannot read /nonexistent/cert.pem"),
         (("min-lease-ttl soon",), "invalid duration"),
     ],
 )
@@ -298,3 +299,12 @@ def test_option_errors_name_the_line(options: tuple[str, ...], error: str) -> No
     with pytest.raises(ConfigError, match=error) as info:
         parse_options(directive("skydns.local", *options), ())
     assert str(info.value).startswith("plugin/etcd: Corefile:2: ")
+
+
+def test_unreadable_tls_files_stop_setup_naming_the_tls_line() -> None:
+    """CoreDNS's setup loads the tls files (tls.NewTLSConfigFromArgs): an unreadable one is fatal."""
+    line = directive("skydns.local", "path /dns", "tls /nonexistent/cert.pem /nonexistent/key.pem")
+    ctx = SetupContext(keys=("skydns.local.",), zones=("skydns.local.",), port=53, config_file="")
+    with pytest.raises(ConfigError, match="cannot read /nonexistent/cert.pem") as info:
+        setup(line, ctx)
+    assert str(info.value).startswith("plugin/etcd: Corefile:3: ")

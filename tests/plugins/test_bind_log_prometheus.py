@@ -12,8 +12,8 @@ import pytest
 
 from clusterdns.corefile.model import Directive
 from clusterdns.errors import ConfigError
+from clusterdns.plugins.bind.handler import parse as parse_bind
 from clusterdns.plugins.bind.interfaces import interface_addresses
-from clusterdns.plugins.bind.setup import parse as parse_bind
 from tests.support.serverutil import running
 
 

@@ -16,7 +16,7 @@ from clusterdns.corefile.model import Directive
 from clusterdns.errors import ConfigError
 from clusterdns.plugins.plugin import SetupContext
 from clusterdns.plugins.ready.setup import setup as ready_setup
-from clusterdns.plugins.whoami.setup import Whoami
+from clusterdns.plugins.whoami.handler import Whoami
 from tests.support.serverutil import RunningServer, running
 
 

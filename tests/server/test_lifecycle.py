@@ -62,7 +62,7 @@ def test_every_option_error_names_plugin_file_and_line(block: str, message: str)
 
 def test_reload_digest_reads_imported_files(tmp_path: Path) -> None:
     """CoreDNS's reload hashes the configuration as loaded, imports included."""
-    from clusterdns.plugins.reload.setup import digest
+    from clusterdns.plugins.reload.handler import digest
 
     part = tmp_path / "part.conf"
     part.write_text("whoami\n")

@@ -34,6 +34,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+# grpcio and aetcd are the [etcd] extra: imported at the top so that importing the etcd
+# plugin's setup (setup -> handler -> here) raises ImportError when they are missing.
+import grpc
+from aetcd import rpc
+
 log = logging.getLogger("clusterdns.plugins.etcd")
 
 PAGE_SIZE = 1000
@@ -195,9 +200,6 @@ class EtcdSource:
             await asyncio.sleep(delay * (0.5 + self.rand() / 2))
 
     async def _session(self, endpoint: Endpoint) -> None:
-        import grpc
-        from aetcd import rpc
-
         if self._credentials is not None:
             channel = grpc.aio.secure_channel(endpoint.target, self._credentials, CHANNEL_OPTIONS)
         else:
@@ -229,8 +231,6 @@ class EtcdSource:
             await channel.close(grace=None)
 
     async def _list(self, kv: Any, metadata: tuple[tuple[str, str], ...]) -> int:
-        from aetcd import rpc
-
         prefix = self.config.prefix.encode()
         end = prefix_end(prefix)
         start = prefix
@@ -257,8 +257,6 @@ class EtcdSource:
         return revision
 
     async def _watch(self, watch: Any, metadata: tuple[tuple[str, str], ...]) -> None:
-        from aetcd import rpc
-
         prefix = self.config.prefix.encode()
         create = rpc.WatchRequest(
             create_request=rpc.WatchCreateRequest(
@@ -298,8 +296,6 @@ class EtcdSource:
 
 
 def _credentials(files: TLSFiles) -> Any:
-    import grpc
-
     return grpc.ssl_channel_credentials(**read_tls(files))
 
 

@@ -8,12 +8,10 @@ the directive's name on any error a setup lets through without one.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
+from clusterdns.corefile.model import Directive
 from clusterdns.errors import ConfigError
-
-if TYPE_CHECKING:
-    from clusterdns.corefile.model import Directive
 
 # Go's time.ParseDuration: [-+]? then one or more of a decimal (digits before or
 # after the point, or both) and a unit; "0" alone needs no unit.
@@ -86,6 +84,12 @@ def no_block(directive: Directive) -> None:
 def max_args(directive: Directive, count: int) -> None:
     if len(directive.args) > count:
         fail(directive, f"unexpected argument {directive.args[count]!r}")
+
+
+def no_options(directive: Directive) -> None:
+    """The parse of a directive that takes no arguments and no block (``whoami``, ``loop``...)."""
+    max_args(directive, 0)
+    no_block(directive)
 
 
 GO_TRUE = frozenset(("1", "t", "T", "true", "TRUE", "True"))

@@ -18,8 +18,10 @@ import dns.rdatatype
 import pytest
 
 from clusterdns.corefile import parse as parse_corefile
+from clusterdns.corefile.model import Directive
 from clusterdns.errors import ConfigError
-from clusterdns.plugins.autopath.setup import parse
+from clusterdns.plugins.autopath.options import parse as parse_options
+from clusterdns.plugins.autopath.setup import static_search
 from tests.support.serverutil import running
 from tests.support.upstream import metric, records, started
 
@@ -145,6 +147,14 @@ def test_when_every_try_fails_the_first_reply_goes_back(cluster) -> None:  # typ
     reply = ask(srv.port, "nothing.invalid.shop.svc.cluster.local.", "A", "127.0.0.5")
     assert reply.rcode() == dns.rcode.NXDOMAIN
     assert reply.question[0].name.to_text() == "nothing.invalid.shop.svc.cluster.local."
+
+
+def parse(
+    directive: Directive, block_zones: tuple[str, ...]
+) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
+    """(zones, ``@plugin`` name or "", static search path ending with ""): options, then the file."""
+    opts = parse_options(directive, block_zones)
+    return opts.zones, opts.via, static_search(opts, directive)
 
 
 def directive(text: str):  # type: ignore[no-untyped-def]

@@ -20,9 +20,11 @@ import dns.rdatatype
 import pytest
 
 from clusterdns.corefile import parse as parse_corefile
+from clusterdns.corefile.model import Directive
 from clusterdns.errors import ConfigError
 from clusterdns.plugins.autopath.handler import _first_in_search_path
-from clusterdns.plugins.autopath.setup import parse
+from clusterdns.plugins.autopath.options import parse as parse_options
+from clusterdns.plugins.autopath.setup import static_search
 from clusterdns.plugins.kubernetes.autopath import search_path
 from tests.support.serverutil import running
 from tests.support.upstream import metric, records, started
@@ -136,6 +138,14 @@ def test_first_in_search_path(qname: str, expected: bool) -> None:
 
 
 # -- setup: plugin/autopath/setup_test.go (TestSetupAutoPath) and setup.go
+
+
+def parse(
+    directive: Directive, block_zones: tuple[str, ...]
+) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
+    """(zones, ``@plugin`` name or "", static search path ending with ""): options, then the file."""
+    opts = parse_options(directive, block_zones)
+    return opts.zones, opts.via, static_search(opts, directive)
 
 
 def directive(text: str):  # type: ignore[no-untyped-def]

@@ -13,8 +13,8 @@ from clusterdns.corefile import parse as parse_corefile
 from clusterdns.errors import ConfigError
 from clusterdns.plugins.errors.consolidate import Consolidator, Pattern, Summary, go_duration
 from clusterdns.plugins.errors.handler import error_line
-from clusterdns.plugins.errors.setup import ErrorsConfig, parse
-from clusterdns.plugins.whoami.setup import Whoami
+from clusterdns.plugins.errors.options import ErrorsConfig, parse
+from clusterdns.plugins.whoami.handler import Whoami
 from tests.support.serverutil import running
 
 LOGGER = "clusterdns.plugins.errors"

@@ -10,7 +10,8 @@ import pytest
 
 from clusterdns.corefile.model import Directive
 from clusterdns.errors import ConfigError
-from clusterdns.plugins.loop.setup import Loop, probe_name, setup
+from clusterdns.plugins.loop.handler import Loop, probe_name
+from clusterdns.plugins.loop.setup import setup
 from clusterdns.plugins.plugin import SetupContext
 from tests.support.serverutil import running
 from tests.support.upstream import free_port, wait_for

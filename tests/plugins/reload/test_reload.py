@@ -9,7 +9,8 @@ import pytest
 from clusterdns.corefile.model import Directive
 from clusterdns.errors import ConfigError
 from clusterdns.plugins.plugin import SetupContext
-from clusterdns.plugins.reload.setup import Reload, digest, setup
+from clusterdns.plugins.reload.handler import Reload, digest
+from clusterdns.plugins.reload.setup import setup
 from tests.support.serverutil import answers, running
 from tests.support.upstream import metric, wait_for
 

@@ -19,7 +19,7 @@ import pytest
 from clusterdns.corefile import parse as parse_corefile
 from clusterdns.errors import ConfigError
 from clusterdns.plugins.trace import handler
-from clusterdns.plugins.trace.setup import TraceConfig, parse
+from clusterdns.plugins.trace.options import TraceConfig, parse
 from clusterdns.server.server import Server
 from tests.support.otlpcollect import GRPCReceiver, HTTPReceiver, Received, Spans
 from tests.support.serverutil import RunningServer, running

@@ -27,18 +27,17 @@ from collections.abc import Callable
 import dns.message
 import dns.name
 import dns.rrset
-from prometheus_client import Counter
 
 from clusterdns.corefile.model import Directive
 from clusterdns.dns.names import is_subdomain, longest_zone
 from clusterdns.dns.wire import NXDOMAIN, SERVFAIL, WireError, parse_query, text_to_wire
 from clusterdns.errors import ConfigError
 from clusterdns.plugins.args import fail
+from clusterdns.plugins.autopath.metrics import SUCCESS
+from clusterdns.plugins.autopath.options import AutoPathOptions
+from clusterdns.plugins.kubernetes.autopath import search_path
+from clusterdns.plugins.kubernetes.handler import Kubernetes
 from clusterdns.plugins.plugin import Handler, Host, Plugin, Reply, Request
-
-SUCCESS = Counter(
-    "coredns_autopath_success_total", "Counter of requests that did autopath.", ["server"]
-)
 
 SearchFunc = Callable[[Request], list[str] | None]
 
@@ -48,15 +47,14 @@ class AutoPath(Plugin):
 
     def __init__(
         self,
-        zones: tuple[str, ...],
-        via: str,
+        opts: AutoPathOptions,
         search: tuple[str, ...],
         block_plugins: Callable[[], tuple[Plugin, ...]],
         host: Host,
         directive: Directive | None = None,
     ) -> None:
-        self.zones = zones
-        self.via = via
+        self.zones = opts.zones
+        self.via = opts.via
         self.search = list(search)
         self.block_plugins = block_plugins
         self.directive = directive
@@ -70,9 +68,6 @@ class AutoPath(Plugin):
         """
         if not self.via:
             return
-        from clusterdns.plugins.kubernetes.autopath import search_path
-        from clusterdns.plugins.kubernetes.handler import Kubernetes
-
         found = [p for p in self.block_plugins() if p.name == self.via]
         if not found:
             return

@@ -1,65 +1,13 @@
-"""``dump``: one log line per query as it arrives, before any plugin (the external *dump* plugin).
-
-The line is miekg/dump's default, ``{remote} - {>id} {type} {class} {name}
-{proto} {port}``, followed by the request's size, DO bit and EDNS buffer size
-(the fields of the *log* plugin's ``{size} {>do} {>bufsize}``):
-
-    [INFO] 10.244.1.7 - 3644 MX IN example.net. udp 46481 40 false 1232
-
-Queries answered from the server's reply memo are dumped too.  A query the
-server could not parse is not (it reached no block); ``debug`` logs those.
-"""
+"""``dump``: one log line per query as it arrives (the external *dump* plugin)."""
 
 from __future__ import annotations
 
-import logging
-
 from clusterdns.corefile.model import Directive
-from clusterdns.dns.wire import WireError, parse_query
-from clusterdns.plugins.args import max_args, no_block
-from clusterdns.plugins.plugin import Plugin, Seen, SetupContext
-
-log = logging.getLogger("clusterdns.plugins.dump")
-
-_CLASSES = {1: "IN", 3: "CH", 4: "HS", 254: "NONE", 255: "ANY"}
-
-
-def _type(qtype: int) -> str:
-    import dns.rdatatype
-
-    try:
-        return dns.rdatatype.to_text(dns.rdatatype.RdataType(qtype))
-    except ValueError:
-        return f"TYPE{qtype}"
-
-
-def line(seen: Seen) -> str | None:
-    """The dump line of a query, or None when it does not parse."""
-    try:
-        query = parse_query(seen.data)
-    except WireError:
-        return None
-    host = seen.client[0]
-    bufsize = query.udp_size if query.edns else 512
-    return (
-        f"[INFO] {host} - {query.id} {_type(query.qtype)} "
-        f"{_CLASSES.get(query.qclass, f'CLASS{query.qclass}')} {query.name} {seen.transport} "
-        f"{seen.client[1]} {len(seen.data)} {str(query.do).lower()} {bufsize}"
-    )
-
-
-class Dump(Plugin):
-    name = "dump"
-    handles_queries = False
-    taps_queries = True
-
-    def tap_query(self, seen: Seen) -> None:
-        text = line(seen)
-        if text is not None:
-            log.info(text)
+from clusterdns.plugins.args import no_options
+from clusterdns.plugins.dump.handler import Dump
+from clusterdns.plugins.plugin import Plugin, SetupContext
 
 
 def setup(directive: Directive, ctx: SetupContext) -> Plugin:
-    max_args(directive, 0)
-    no_block(directive)
+    no_options(directive)
     return Dump()

@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable
 
 from clusterdns.dns.codes import type_text
-from clusterdns.plugins.errors.consolidate import SECOND, Consolidator, Pattern, Summary
+from clusterdns.plugins.errors.consolidate import SECOND, Consolidator, Summary
+from clusterdns.plugins.errors.options import ErrorsConfig
 from clusterdns.plugins.plugin import Handler, Plugin, Reply, Request
 
 log = logging.getLogger("clusterdns.plugins.errors")
@@ -37,12 +38,12 @@ class Errors(Plugin):
 
     def __init__(
         self,
-        patterns: tuple[Pattern, ...] = (),
+        config: ErrorsConfig,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.patterns = patterns
+        self.patterns = config.patterns
         self.clock = clock
-        self.consolidator = Consolidator(patterns)
+        self.consolidator = Consolidator(config.patterns)
         self._timers: dict[int, asyncio.TimerHandle] = {}
 
     async def serve(self, request: Request, next: Handler) -> Reply:

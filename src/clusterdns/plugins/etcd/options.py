@@ -3,7 +3,8 @@
 The options and their defaults are CoreDNS's (plugin/etcd/setup.go): path
 ``/skydns``, endpoint ``http://localhost:2379``; ``stubzones``, ``debug`` and
 ``upstream`` are accepted and ignored as there; ``min-lease-ttl`` and
-``max-lease-ttl`` are checked and have no effect (see README).
+``max-lease-ttl`` are checked and have no effect (see README).  No I/O here: setup
+reads the ``tls`` files.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from clusterdns.cluster.etcd import Endpoint, EtcdConfig, TLSFiles, parse_endpoint, read_tls
+from clusterdns.cluster.etcd import Endpoint, EtcdConfig, TLSFiles, parse_endpoint
 from clusterdns.corefile.model import Directive
 from clusterdns.dns.names import ROOT, normalize_zone
 from clusterdns.dns.names import reverse_zones as cidr_reverse_zones
@@ -85,7 +86,7 @@ def parse(directive: Directive, server_zones: Sequence[str]) -> EtcdOptions:
                 fail(option, "credentials requires 2 arguments, username and password", PLUGIN)
             username, password = args
         elif option.name == "tls":
-            tls = _tls(option)
+            tls = tls_files(option)
         elif option.name in ("min-lease-ttl", "max-lease-ttl"):
             if len(args) != 1:
                 fail(option, f"{option.name} needs one duration", PLUGIN)
@@ -111,22 +112,16 @@ def _zones(directive: Directive, args: Sequence[str]) -> tuple[str, ...]:
     return tuple(zones)
 
 
-def _tls(option: Directive) -> TLSFiles:
-    """CoreDNS ``tls``: none (system CAs), CACERT, CERT KEY, or CERT KEY CACERT; files must read."""
+def tls_files(option: Directive) -> TLSFiles:
+    """CoreDNS ``tls``: none (system CAs), CACERT, CERT KEY, or CERT KEY CACERT, relative to the Corefile."""
     base = os.path.dirname(os.path.abspath(option.file))
     paths = [a if os.path.isabs(a) else os.path.join(base, a) for a in option.args]
     if len(paths) == 0:
-        files = TLSFiles()
-    elif len(paths) == 1:
-        files = TLSFiles(ca=paths[0])
-    elif len(paths) == 2:
-        files = TLSFiles(cert=paths[0], key=paths[1])
-    elif len(paths) == 3:
-        files = TLSFiles(cert=paths[0], key=paths[1], ca=paths[2])
-    else:
-        fail(option, "tls takes at most 3 arguments: CERT KEY CACERT", PLUGIN)
-    try:
-        read_tls(files)
-    except OSError as exc:
-        fail(option, f"cannot read {exc.filename}: {exc.strerror}", PLUGIN)
-    return files
+        return TLSFiles()
+    if len(paths) == 1:
+        return TLSFiles(ca=paths[0])
+    if len(paths) == 2:
+        return TLSFiles(cert=paths[0], key=paths[1])
+    if len(paths) == 3:
+        return TLSFiles(cert=paths[0], key=paths[1], ca=paths[2])
+    fail(option, "tls takes at most 3 arguments: CERT KEY CACERT", PLUGIN)

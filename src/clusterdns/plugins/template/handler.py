@@ -15,7 +15,7 @@ import ipaddress
 import re
 import struct
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dns.message
 import dns.rdataclass
@@ -36,12 +36,9 @@ from clusterdns.dns.zone import zone_of
 from clusterdns.plugins.plugin import FOREVER, Handler, Plugin, Reply, Request
 from clusterdns.plugins.template import metrics
 from clusterdns.plugins.template.gotemplate import Template, TemplateExecError
+from clusterdns.plugins.template.options import ANY, TemplateConfig
 from clusterdns.plugins.template.records import RecordError, parse_rr
 
-if TYPE_CHECKING:
-    from clusterdns.plugins.template.setup import TemplateConfig
-
-ANY = 255
 MAX_COMPILED = 10_000
 OPTION_EDE = 15  # RFC 8914 extended DNS error
 

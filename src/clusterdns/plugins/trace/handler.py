@@ -31,6 +31,8 @@ import time
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 
+# OpenTelemetry is the [trace] extra: imported here, at the top, so that importing setup
+# (which imports this module) fails with ImportError when it is missing.
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -42,7 +44,7 @@ from clusterdns import __version__
 from clusterdns.dns.codes import rcode_label, type_text
 from clusterdns.dns.wire import SERVFAIL, WireError, parse_query
 from clusterdns.plugins.plugin import Handler, Hit, Plugin, Reply, Request
-from clusterdns.plugins.trace.setup import OTLP_GRPC, TraceConfig
+from clusterdns.plugins.trace.options import OTLP_GRPC, TraceConfig
 
 log = logging.getLogger("clusterdns.plugins.trace")
 
@@ -262,6 +264,8 @@ def epoch_ns(perf: float) -> int:
 
 def make_exporter(config: TraceConfig) -> SpanExporter:
     """The OTLP exporter of ``config``; headers, timeout and TLS files come from OTEL_EXPORTER_OTLP_*."""
+    # The exporters are imported when chosen: the gRPC one loads grpcio (tens of MB), which an
+    # OTLP/HTTP set-up never needs.
     if config.protocol == OTLP_GRPC:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
