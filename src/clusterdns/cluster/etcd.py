@@ -25,7 +25,6 @@ the Corefile's ``tls`` and ``endpoint`` need.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import ssl
@@ -33,6 +32,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
+
+from clusterdns.tasks import cancel_and_wait
 
 log = logging.getLogger("clusterdns.plugins.etcd")
 
@@ -161,11 +162,8 @@ class EtcdSource:
         self._task = asyncio.ensure_future(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
 
     async def _run(self) -> None:
         attempt = 0

@@ -33,6 +33,7 @@ from clusterdns.tap.message import (
     FORWARDER_RESPONSE,
     Encoder,
 )
+from clusterdns.tasks import finish
 
 log = logging.getLogger("clusterdns.plugins.dnstap")
 
@@ -106,9 +107,7 @@ class Output:
 
     async def stop(self) -> None:
         self.closing = True
-        if self.task is not None:
-            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(self.task, TIMEOUT)
+        await finish(self.task, TIMEOUT)
 
     async def run(self) -> None:
         delay = BACKOFF_FIRST

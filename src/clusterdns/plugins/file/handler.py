@@ -7,11 +7,8 @@ keeps the last good zone and logs the file and line.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
-from typing import TYPE_CHECKING
 
 import dns.name
 
@@ -19,11 +16,10 @@ from clusterdns.dns.reply import Answer, compile_answer, render
 from clusterdns.dns.wire import REFUSED, SERVFAIL, TYPE_AXFR, TYPE_IXFR
 from clusterdns.dns.zone import zone_of
 from clusterdns.errors import ConfigError
+from clusterdns.plugins.file.options import FileConfig
 from clusterdns.plugins.file.zonedata import Result, ZoneData, ZoneError
 from clusterdns.plugins.plugin import FOREVER, Handler, Invalidate, Plugin, Reply, Request
-
-if TYPE_CHECKING:
-    from clusterdns.plugins.file.setup import FileConfig
+from clusterdns.tasks import Periodic
 
 log = logging.getLogger("clusterdns.plugins.file")
 MAX_COMPILED = 100_000  # bounds memory when clients ask random names
@@ -38,7 +34,7 @@ class File(Plugin):
         self.zones: dict[str, ZoneData | None] = dict.fromkeys(config.zones)
         self.compiled: dict[tuple[str, int], tuple[Answer, Result]] = {}
         self._stamp: tuple[float, int] | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._watch = Periodic(config.reload, self.reload, "plugin/file: reload")
 
     # -- loading -------------------------------------------------------------------------
 
@@ -118,18 +114,10 @@ class File(Plugin):
 
     async def start(self) -> None:
         if self.config.reload > 0:
-            self._task = asyncio.ensure_future(self._watch())
+            self._watch.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.reload)
-            self.reload()
+        await self._watch.stop()
 
     # -- answering -----------------------------------------------------------------------
 

@@ -11,7 +11,6 @@ down while ``fails > max_fails``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import ssl
@@ -25,6 +24,7 @@ from clusterdns.dns.hexdump import hexdump
 from clusterdns.dns.wire import QR, TYPE_NS, text_to_wire
 from clusterdns.plugins.forward import metrics
 from clusterdns.plugins.forward.setup import UpstreamAddress
+from clusterdns.tasks import cancel_and_wait
 
 log = logging.getLogger("clusterdns.plugins.forward")
 
@@ -305,10 +305,7 @@ class Upstream:
 
     async def close(self) -> None:
         self.stopped = True
-        if self.probe is not None:
-            self.probe.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.probe
+        await cancel_and_wait(self.probe)
         for pool in self.idle.values():
             while pool:
                 pool.popleft().close()

@@ -18,7 +18,6 @@ served while the source retries.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import gc
 import logging
@@ -46,6 +45,7 @@ from clusterdns.plugins.kubernetes.metrics import APIMetrics, observe_programmin
 from clusterdns.plugins.kubernetes.options import PODS_VERIFIED, KubernetesOptions
 from clusterdns.plugins.kubernetes.zone import ClusterZone
 from clusterdns.plugins.plugin import Handler, Plugin, Reply, Request
+from clusterdns.tasks import cancel_and_wait
 
 log = logging.getLogger("clusterdns.plugins.kubernetes")
 
@@ -164,10 +164,7 @@ class Kubernetes(Plugin):
     async def stop(self) -> None:
         if self._api is not None:
             await self._api.stop()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     def ready(self) -> bool:
         return self._synced.is_set()

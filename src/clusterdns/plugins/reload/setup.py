@@ -26,6 +26,7 @@ from clusterdns.corefile.model import Directive
 from clusterdns.errors import ConfigError
 from clusterdns.plugins.args import fail, no_block, parse_duration
 from clusterdns.plugins.plugin import Host, Plugin, SetupContext
+from clusterdns.tasks import cancel_and_wait
 
 log = logging.getLogger("clusterdns.plugins.reload")
 
@@ -81,10 +82,8 @@ class Reload(Plugin):
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None and not self.reloading:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if not self.reloading:
+            await cancel_and_wait(task)
 
     async def _poll(self) -> None:
         while self._task is not None:
