@@ -477,9 +477,7 @@ class Cache(Plugin):
         metrics.count("prefetch", request.server, self)
         # Over TCP, as CoreDNS does, so the upstream's reply is never truncated.
         background = _authenticated(
-            Request(
-                request.query, "tcp", request.client, request.server, request.zone, self.clock()
-            )
+            request.with_query(request.query, transport="tcp", received=self.clock())
         )
         recheck = self.config.stale_recheck if stale else 0.0
         refreshed = False
@@ -515,12 +513,4 @@ def _authenticated(request: Request) -> Request:
         return request
     data = query.data
     asked = parse_query(data[:3] + bytes((data[3] | AD,)) + data[4:])
-    return Request(
-        asked,
-        request.transport,
-        request.client,
-        request.server,
-        request.zone,
-        request.received,
-        request.local,
-    )
+    return request.with_query(asked)
