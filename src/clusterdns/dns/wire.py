@@ -9,6 +9,8 @@ nothing here allocates a dnspython object.  A malformed query becomes a
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
+from typing import NamedTuple
 
 # Header flag bits (RFC 1035 4.1.1, RFC 4035 3.2).
 QR = 0x8000
@@ -39,9 +41,11 @@ MIN_UDP_SIZE = 512  # RFC 1035 4.2.1; also the floor for a smaller EDNS size (RF
 MAX_NAME_LENGTH = 255
 MAX_LABEL_LENGTH = 63
 
-_HEADER = struct.Struct(">HHHHHH")
+#: ID, flags, QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT (RFC 1035 4.1.1)
+HEADER = struct.Struct(">HHHHHH")
+#: TYPE, CLASS, TTL, RDLENGTH: what follows a record's owner name (RFC 1035 4.1.3)
+RR_FIXED = struct.Struct(">HHIH")
 _TYPE_CLASS = struct.Struct(">HH")
-_RR_FIXED = struct.Struct(">HHIH")
 _OPTION = struct.Struct(">HH")
 
 
@@ -160,6 +164,41 @@ def skip_name(data: bytes, offset: int) -> int:
             raise WireError("too many labels", FORMERR)
 
 
+class RR(NamedTuple):
+    """Where one resource record stands in a message (RFC 1035 4.1.3), and its fixed fields."""
+
+    owner: int  # offset of the owner name (possibly a compression pointer)
+    rtype: int
+    rclass: int
+    ttl: int
+    ttl_at: int  # offset of the four TTL bytes
+    rdata: int  # offset of the rdata
+    end: int  # offset after the rdata: the next record's owner
+
+
+def iter_records(wire: bytes, offset: int, count: int, query: Query | None = None) -> Iterator[RR]:
+    """The ``count`` records from ``offset`` on, in order: the one walker of record sections.
+
+    Raises ``WireError`` (FORMERR) at the first record that runs past the end of
+    ``wire``, carrying ``query`` (the query being parsed, if any); the records
+    before it have been yielded.
+    """
+    end = len(wire)
+    unpack = RR_FIXED.unpack_from
+    make = tuple.__new__  # half the cost of RR(...), whose __new__ is a Python function
+    for _ in range(count):
+        owner = offset
+        offset = skip_name(wire, offset)
+        if offset + 10 > end:
+            raise WireError("truncated record", FORMERR, query)
+        rtype, rclass, ttl, rdlength = unpack(wire, offset)
+        rdata = offset + 10
+        offset = rdata + rdlength
+        if offset > end:
+            raise WireError("truncated rdata", FORMERR, query)
+        yield make(RR, (owner, rtype, rclass, ttl, rdata - 6, rdata, offset))
+
+
 def name_to_text(wire: bytes) -> str:
     """Lower-cased absolute text form of an uncompressed wire name.
 
@@ -213,7 +252,7 @@ def parse_header(data: bytes) -> tuple[int, int, int, int, int, int]:
     """id, flags, qdcount, ancount, nscount, arcount; WireError(drop) when short."""
     if len(data) < 12:
         raise WireError("short header", None)
-    return _HEADER.unpack_from(data)
+    return HEADER.unpack_from(data)
 
 
 def parse_query(data: bytes) -> Query:
@@ -251,27 +290,18 @@ def parse_query(data: bytes) -> Query:
 
 def _read_records(data: bytes, offset: int, skipped: int, additional: int, query: Query) -> None:
     """Walk the records after the question; the OPT record (RFC 6891 6.1.1) fills EDNS fields."""
-    end = len(data)
-    for index in range(skipped + additional):
-        owner = offset
-        offset = skip_name(data, offset)
-        if offset + 10 > end:
-            raise WireError("truncated record", FORMERR, query)
-        rtype, rclass, ttl, rdlen = _RR_FIXED.unpack_from(data, offset)
-        offset += 10 + rdlen
-        if offset > end:
-            raise WireError("truncated rdata", FORMERR, query)
-        if rtype != TYPE_OPT:
+    for index, rr in enumerate(iter_records(data, offset, skipped + additional, query)):
+        if rr.rtype != TYPE_OPT:
             continue
-        if index < skipped or query.edns or data[owner] != 0:
+        if index < skipped or query.edns or data[rr.owner] != 0:
             # RFC 6891 6.1.1: one OPT, owned by the root, in the additional section.
             raise WireError("misplaced or repeated OPT", FORMERR, query)
         query.edns = True
-        query.udp_size = rclass
-        query.edns_version = (ttl >> 16) & 0xFF
-        query.do = bool(ttl & 0x8000)
-        if rdlen:
-            query.opt_options = _echoed_options(data, offset - rdlen, offset)
+        query.udp_size = rr.rclass
+        query.edns_version = (rr.ttl >> 16) & 0xFF
+        query.do = bool(rr.ttl & 0x8000)
+        if rr.end > rr.rdata:
+            query.opt_options = _echoed_options(data, rr.rdata, rr.end)
 
 
 def _echoed_options(data: bytes, start: int, end: int) -> bytes:

@@ -24,6 +24,7 @@ from clusterdns.dns.wire import (
     AA,
     AD,
     CD,
+    HEADER,
     NOERROR,
     NXDOMAIN,
     RA,
@@ -46,7 +47,6 @@ log = logging.getLogger("clusterdns.plugins.cache")
 
 SUCCESS, DENIAL = "success", "denial"
 MAX_REFRESHES = 256  # background prefetches in flight, all keys together
-_HEADER = struct.Struct(">HHHHHH")
 
 Key = tuple[str, int, int, bool, bool]
 
@@ -441,7 +441,7 @@ class Cache(Plugin):
         stored = entry.stored
         opt = reply_opt(query)
         flags = reply_flags(query, flags)
-        header = _HEADER.pack(
+        header = HEADER.pack(
             query.id,
             flags,
             1,

@@ -12,18 +12,17 @@ import struct
 from dataclasses import dataclass
 
 from clusterdns.dns.wire import (
+    HEADER,
     QR,
     TYPE_CNAME,
     TYPE_NS,
     TYPE_OPT,
     TYPE_SOA,
     WireError,
+    iter_records,
     name_to_text,
-    skip_name,
 )
 
-_HEADER = struct.Struct(">HHHHHH")
-_RR_FIXED = struct.Struct(">HHIH")
 _SIG_TIMES = struct.Struct(">II")
 TYPE_RRSIG = 46
 _MAX_POINTERS = 64
@@ -71,49 +70,38 @@ def scan(wire: bytes) -> Scan:
     """Walk ``wire``; raise ``WireError`` when it is not a well-formed reply with one question."""
     if len(wire) < 12:
         raise WireError("short header", None)
-    _, flags, qdcount, ancount, nscount, arcount = _HEADER.unpack_from(wire)
+    _, flags, qdcount, ancount, nscount, arcount = HEADER.unpack_from(wire)
     if qdcount != 1:
         raise WireError("qdcount not 1", None)
     qname, offset = read_name(wire, 12)
     if offset + 4 > len(wire):
         raise WireError("truncated question", None)
     qtype, qclass = struct.unpack_from(">HH", wire, offset)
-    offset += 4
-    question_end = offset
+    question_end = offset + 4
     offsets: list[int] = []
     min_ttl: int | None = None
     soa = ns = do = False
     opt: tuple[int, int] | None = None
     answers: list[Record] = []
     signatures: list[tuple[int, int]] = []
-    for index in range(ancount + nscount + arcount):
-        start = offset
-        if index < ancount:
-            owner, offset = read_name(wire, offset)
-        else:
-            offset = skip_name(wire, offset)
-        if offset + 10 > len(wire):
-            raise WireError("truncated record", None)
-        rtype, rclass, ttl, rdlength = _RR_FIXED.unpack_from(wire, offset)
-        ttl_at = offset + 4
-        rdata = offset + 10
-        offset = rdata + rdlength
-        if offset > len(wire):
-            raise WireError("truncated rdata", None)
+    authority_end = ancount + nscount
+    for index, rr in enumerate(iter_records(wire, question_end, authority_end + arcount)):
+        rtype = rr.rtype
         if rtype == TYPE_OPT:
-            opt = (start, offset)
-            do = bool(ttl & 0x8000)
+            opt = (rr.owner, rr.end)
+            do = bool(rr.ttl & 0x8000)
             continue
         if index < ancount:
-            target = read_name(wire, rdata)[0] if rtype == TYPE_CNAME else ""
-            answers.append(Record(owner, rtype, rclass, target))
-        if rtype == TYPE_RRSIG and rdlength >= 16:
-            signatures.append(_SIG_TIMES.unpack_from(wire, rdata + 8)[::-1])
-        if ancount <= index < ancount + nscount:
+            owner = read_name(wire, rr.owner)[0]
+            target = read_name(wire, rr.rdata)[0] if rtype == TYPE_CNAME else ""
+            answers.append(Record(owner, rtype, rr.rclass, target))
+        elif index < authority_end:
             soa = soa or rtype == TYPE_SOA
             ns = ns or rtype == TYPE_NS
-        offsets.append(ttl_at)
-        min_ttl = ttl if min_ttl is None else min(min_ttl, ttl)
+        if rtype == TYPE_RRSIG and rr.end - rr.rdata >= 16:
+            signatures.append(_SIG_TIMES.unpack_from(wire, rr.rdata + 8)[::-1])
+        offsets.append(rr.ttl_at)
+        min_ttl = rr.ttl if min_ttl is None else min(min_ttl, rr.ttl)
     return Scan(
         flags,
         ancount,

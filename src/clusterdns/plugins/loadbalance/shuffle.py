@@ -17,6 +17,7 @@ import dns.message
 import dns.rrset
 
 from clusterdns.dns.wire import (
+    HEADER,
     NOERROR,
     TYPE_A,
     TYPE_AAAA,
@@ -25,12 +26,11 @@ from clusterdns.dns.wire import (
     TYPE_IXFR,
     TYPE_OPT,
     WireError,
+    iter_records,
     skip_name,
 )
 
 TYPE_MX = 15
-_HEADER = struct.Struct(">HHHHHH")
-_RR_FIXED = struct.Struct(">HHIH")
 
 Record = tuple[int, int, int, bool]  # start, end, type, owner is a lone pointer
 
@@ -44,7 +44,7 @@ def shuffle(wire: bytes, rng: random.Random) -> bytes | None:
 
 
 def _shuffle(wire: bytes, rng: random.Random) -> bytes | None:
-    _, flags, qdcount, ancount, nscount, arcount = _HEADER.unpack_from(wire)
+    _, flags, qdcount, ancount, nscount, arcount = HEADER.unpack_from(wire)
     if flags & 0xF != NOERROR or qdcount != 1:
         return None
     offset = skip_name(wire, 12)
@@ -52,17 +52,12 @@ def _shuffle(wire: bytes, rng: random.Random) -> bytes | None:
     if qtype in (TYPE_AXFR, TYPE_IXFR):
         return None
     offset += 4
-    sections: list[list[Record]] = []
-    for count in (ancount, nscount, arcount):
-        records = []
-        for _ in range(count):
-            start = offset
-            offset = skip_name(wire, offset)
-            pointer_owner = offset - start == 2 and wire[start] & 0xC0 == 0xC0
-            rtype, _, _, rdlength = _RR_FIXED.unpack_from(wire, offset)
-            offset += 10 + rdlength
-            records.append((start, offset, rtype, pointer_owner))
-        sections.append(records)
+    records = [
+        (rr.owner, rr.end, rr.rtype, rr.ttl_at - rr.owner == 6 and wire[rr.owner] & 0xC0 == 0xC0)
+        for rr in iter_records(wire, offset, ancount + nscount + arcount)
+    ]
+    authority_end = ancount + nscount
+    sections = [records[:ancount], records[ancount:authority_end], records[authority_end:]]
     if not any(_needs_shuffle(records) for records in sections):
         return None
     if all(_fast(records) for records in sections):
