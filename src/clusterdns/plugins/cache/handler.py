@@ -16,7 +16,6 @@ import math
 import struct
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from clusterdns.dns.names import in_zones
 from clusterdns.dns.reply import fit_udp, reply_flags, reply_opt
@@ -35,13 +34,10 @@ from clusterdns.dns.wire import (
     parse_query,
 )
 from clusterdns.plugins.cache import metrics
-from clusterdns.plugins.cache.setup import MIN_TTL
+from clusterdns.plugins.cache.options import MIN_TTL, CacheConfig
 from clusterdns.plugins.cache.ttls import Scan, Stored, scan, to_stored, with_ttl
 from clusterdns.plugins.cache.typify import Type, answers_question, cache_type, cacheable
 from clusterdns.plugins.plugin import DetachedHost, Handler, Host, Plugin, Reply, Request
-
-if TYPE_CHECKING:
-    from clusterdns.plugins.cache.setup import CacheConfig
 
 log = logging.getLogger("clusterdns.plugins.cache")
 
