@@ -22,7 +22,7 @@ from collections import deque
 from prometheus_client import Counter
 
 from clusterdns.plugins.dnstap.frames import EXCHANGE, Facts, FrameWriter
-from clusterdns.plugins.dnstap.setup import DnstapConfig
+from clusterdns.plugins.dnstap.options import DnstapConfig
 from clusterdns.plugins.plugin import Hit, Host, Plugin, Seen
 from clusterdns.tap import framestream
 from clusterdns.tap.framestream import ACCEPT, CONTENT_TYPE, FINISH, READY, START, STOP
