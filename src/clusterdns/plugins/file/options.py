@@ -7,12 +7,11 @@ accepted and ignored.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from clusterdns.corefile.model import Directive
 from clusterdns.dns.names import absolute, origins
-from clusterdns.plugins.args import fail, parse_duration
+from clusterdns.plugins.args import beside_corefile, fail, parse_duration
 
 DEFAULT_RELOAD = 60.0  # CoreDNS: one minute
 
@@ -31,9 +30,7 @@ class FileConfig:
 def parse(directive: Directive, server_zones: tuple[str, ...]) -> FileConfig:
     if not directive.args:
         fail(directive, "file needs a zone file: file DBFILE [ZONES...]")
-    path = directive.args[0]
-    if not os.path.isabs(path):
-        path = os.path.join(os.path.dirname(os.path.abspath(directive.file)), path)
+    path = beside_corefile(directive.args[0], directive)
     zones = tuple(z for arg in directive.args[1:] for z in origins(arg)) or server_zones
     reload, by_mtime, fallthrough = DEFAULT_RELOAD, False, None
     for option in directive.block:

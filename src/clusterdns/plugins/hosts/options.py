@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from clusterdns.corefile.model import Directive
 from clusterdns.dns.names import origins
-from clusterdns.plugins.args import fail, parse_duration, parse_int
+from clusterdns.plugins.args import beside_corefile, fail, parse_duration, parse_int
 from clusterdns.plugins.fall import NEVER, Fall
 from clusterdns.plugins.hosts.hostsfile import Entry, make_entry
 
@@ -66,8 +65,7 @@ def parse(directive: Directive, server_zones: tuple[str, ...]) -> HostsConfig:
             inline.append(entry)
     if unsupported and not fall.zones:
         fail(directive, "fallthrough_unsupported requires fallthrough", "hosts")
-    if not os.path.isabs(path):
-        path = os.path.join(os.path.dirname(os.path.abspath(directive.file)), path)
+    path = beside_corefile(path, directive)
     return HostsConfig(path, zones, tuple(inline), ttl, reverse, reload, fall, unsupported)
 
 
