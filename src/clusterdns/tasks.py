@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -52,9 +53,19 @@ def _reraise_if_caller_cancelled() -> None:
         raise asyncio.CancelledError
 
 
+def file_stamp(path: str) -> tuple[float, int] | None:
+    """What a polling watch compares to see a file change: (mtime, size); None when missing."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_mtime, stat.st_size
+
+
 class Periodic:
     """Call ``step`` every ``interval`` seconds in a background task, from ``start`` to ``stop``.
 
+    An ``interval`` of zero or less never starts (``reload 0`` turns a watch off).
     A step that raises is logged and the loop goes on: a bug in one pass must
     not end the watch (the file's and hosts' reload, for example).
     """
@@ -70,7 +81,7 @@ class Periodic:
         return self._task is not None and not self._task.done()
 
     def start(self) -> None:
-        if self._task is None:
+        if self._task is None and self.interval > 0:
             self._task = asyncio.ensure_future(self._run())
 
     async def stop(self) -> None:

@@ -19,7 +19,7 @@ from clusterdns.errors import ConfigError
 from clusterdns.plugins.file.options import FileConfig
 from clusterdns.plugins.file.zonedata import Result, ZoneData, ZoneError
 from clusterdns.plugins.plugin import FOREVER, Handler, Invalidate, Plugin, Reply, Request
-from clusterdns.tasks import Periodic
+from clusterdns.tasks import Periodic, file_stamp
 
 log = logging.getLogger("clusterdns.plugins.file")
 MAX_COMPILED = 100_000  # bounds memory when clients ask random names
@@ -73,11 +73,8 @@ class File(Plugin):
     def reload(self) -> bool:
         """Re-read the file if it changed; swap zones whose serial changed (or, with
         ``reload_by_mtime``, every zone).  Returns True when something was swapped."""
-        try:
-            stat = os.stat(self.config.path)
-        except OSError:
-            return False
-        if (stat.st_mtime, stat.st_size) == self._stamp:
+        seen = file_stamp(self.config.path)
+        if seen is None or seen == self._stamp:
             return False
         try:
             text, stamp = self._read()
@@ -89,7 +86,7 @@ class File(Plugin):
             log.error(
                 "[ERROR] plugin/file: Failed to reload zone, keeping the last good one: %s", exc
             )
-            self._stamp = (stat.st_mtime, stat.st_size)  # do not log it again until it changes
+            self._stamp = seen  # do not log it again until it changes
             return False
         self._stamp = stamp
         changed = False
@@ -113,8 +110,7 @@ class File(Plugin):
         return changed
 
     async def start(self) -> None:
-        if self.config.reload > 0:
-            self._watch.start()
+        self._watch.start()
 
     async def stop(self) -> None:
         await self._watch.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 from clusterdns.dns.reply import render
 from clusterdns.dns.wire import SERVFAIL, TYPE_A, TYPE_AAAA, TYPE_PTR
@@ -11,7 +10,7 @@ from clusterdns.dns.zone import MISSING, RecordTable
 from clusterdns.plugins.hosts.hostsfile import parse_hosts, records
 from clusterdns.plugins.hosts.options import HostsConfig
 from clusterdns.plugins.plugin import FOREVER, Handler, Invalidate, Plugin, Reply, Request
-from clusterdns.tasks import Periodic
+from clusterdns.tasks import Periodic, file_stamp
 
 log = logging.getLogger("clusterdns.plugins.hosts")
 REVERSE_ZONES = ("in-addr.arpa.", "ip6.arpa.")
@@ -32,8 +31,7 @@ class Hosts(Plugin):
         """(Re)build the table from the file and the inline entries."""
         text = ""
         try:
-            stat = os.stat(self.config.path)
-            self._stamp = (stat.st_mtime, stat.st_size)
+            self._stamp = file_stamp(self.config.path) or self._stamp
             with open(self.config.path, encoding="utf-8", errors="replace") as handle:
                 text = handle.read()
         except OSError as exc:
@@ -51,19 +49,13 @@ class Hosts(Plugin):
 
     def reload(self) -> bool:
         """Re-read the file when its mtime or size changed (or it appeared or went away)."""
-        try:
-            stat = os.stat(self.config.path)
-            stamp: tuple[float, int] | None = (stat.st_mtime, stat.st_size)
-        except OSError:
-            stamp = None
-        if stamp == self._stamp:
+        if file_stamp(self.config.path) == self._stamp:
             return False
         self.load()
         return True
 
     async def start(self) -> None:
-        if self.config.reload > 0:
-            self._watch.start()
+        self._watch.start()
 
     async def stop(self) -> None:
         await self._watch.stop()
