@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
-from clusterdns.tasks import Periodic, cancel_and_wait, finish
+from clusterdns.tasks import Periodic, cancel_and_wait, file_stamp, finish
 
 DEADLINE = 5.0
 
@@ -112,3 +113,26 @@ def test_periodic_steps_until_stopped_and_survives_a_failing_step() -> None:
     calls, running = asyncio.run(main())
     assert calls >= 3
     assert not running
+
+
+def test_periodic_with_a_zero_interval_never_starts() -> None:
+    """``reload 0`` turns the file and hosts watches off (CoreDNS: a zero duration disables)."""
+
+    async def main() -> bool:
+        periodic = Periodic(0, lambda: None)
+        periodic.start()
+        running = periodic.running
+        await periodic.stop()
+        return running
+
+    assert asyncio.run(main()) is False
+
+
+def test_file_stamp_sees_a_change_of_size_and_a_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "hosts"
+    assert file_stamp(str(path)) is None
+    path.write_text("127.0.0.1 a\n")
+    first = file_stamp(str(path))
+    path.write_text("127.0.0.1 a\n10.0.0.1 b\n")
+    assert first is not None
+    assert file_stamp(str(path)) != first
