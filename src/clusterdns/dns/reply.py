@@ -197,7 +197,7 @@ def shrink_to_fit(query: Query, wire: bytes) -> bytes:
     if records is None or opt is _MISPLACED:
         return truncated(query, flags & ~(QR | OPCODE_MASK | RD | CD | TC))
     if opt is not None:
-        body, arcount = body[: opt.owner], arcount - 1
+        body, arcount = body[: opt[0]], arcount - 1
     return fit_udp(query, flags, (ancount, nscount, arcount), body, reply_opt(query))
 
 
@@ -220,12 +220,13 @@ def mirror_opt(query: Query, wire: bytes) -> bytes:
     if opt is None:
         header = wire[:10] + struct.pack(">H", arcount + 1)
         return header + wire[12:] + reply_opt(query)
-    flags = opt.ttl & 0x8000
+    _, _, _, ttl, ttl_at, _, _ = opt
+    flags = ttl & 0x8000
     if query.do:
         flags |= 0x8000
     # CLASS (the UDP size) and TTL (extended rcode, version, flags): RFC 6891 6.1.3
     patched = struct.pack(">HBBH", query.udp_size, 0, 0, flags)
-    return wire[: opt.ttl_at - 2] + patched + wire[opt.ttl_at + 4 :]
+    return wire[: ttl_at - 2] + patched + wire[ttl_at + 4 :]
 
 
 def _walk_records(buf: bytes, offset: int, count: int) -> list[RR] | None:
@@ -236,13 +237,13 @@ def _walk_records(buf: bytes, offset: int, count: int) -> list[RR] | None:
         return None
 
 
-_MISPLACED = RR(-1, TYPE_OPT, 0, 0, -1, -1, -1)
+_MISPLACED: RR = (-1, TYPE_OPT, 0, 0, -1, -1, -1)
 
 
 def _last_opt(records: list[RR]) -> RR | None:
     """The OPT record when it is the last record; None without one; _MISPLACED when an
     OPT stands elsewhere (RFC 6891 6.1.1 allows one, in the additional section)."""
-    opts = [record for record in records if record.rtype == TYPE_OPT]
+    opts = [record for record in records if record[1] == TYPE_OPT]
     if not opts:
         return None
     if opts == [records[-1]]:
@@ -256,7 +257,7 @@ def _record_end(body: bytes, offset: int) -> int:
     A body we compiled ourselves is well formed; past its end counts as not fitting.
     """
     try:
-        return next(iter_records(body, offset, 1)).end
+        return next(iter_records(body, offset, 1))[-1]
     except WireError:
         return 1 << 32
 

@@ -84,24 +84,28 @@ def scan(wire: bytes) -> Scan:
     opt: tuple[int, int] | None = None
     answers: list[Record] = []
     signatures: list[tuple[int, int]] = []
+    owners: dict[bytes, str] = {}
     authority_end = ancount + nscount
-    for index, rr in enumerate(iter_records(wire, question_end, authority_end + arcount)):
-        rtype = rr.rtype
+    records = iter_records(wire, question_end, authority_end + arcount)
+    for index, (owner_at, rtype, rclass, ttl, ttl_at, rdata, end) in enumerate(records):
         if rtype == TYPE_OPT:
-            opt = (rr.owner, rr.end)
-            do = bool(rr.ttl & 0x8000)
+            opt = (owner_at, end)
+            do = bool(ttl & 0x8000)
             continue
         if index < ancount:
-            owner = read_name(wire, rr.owner)[0]
-            target = read_name(wire, rr.rdata)[0] if rtype == TYPE_CNAME else ""
-            answers.append(Record(owner, rtype, rr.rclass, target))
+            # Equal owner bytes are the same name wherever they stand (a pointer is absolute):
+            # the records of an RRset share one compressed owner, read once.
+            raw = wire[owner_at : ttl_at - 4]
+            owner = owners.get(raw) or owners.setdefault(raw, read_name(wire, owner_at)[0])
+            target = read_name(wire, rdata)[0] if rtype == TYPE_CNAME else ""
+            answers.append(Record(owner, rtype, rclass, target))
         elif index < authority_end:
             soa = soa or rtype == TYPE_SOA
             ns = ns or rtype == TYPE_NS
-        if rtype == TYPE_RRSIG and rr.end - rr.rdata >= 16:
-            signatures.append(_SIG_TIMES.unpack_from(wire, rr.rdata + 8)[::-1])
-        offsets.append(rr.ttl_at)
-        min_ttl = rr.ttl if min_ttl is None else min(min_ttl, rr.ttl)
+        if rtype == TYPE_RRSIG and end - rdata >= 16:
+            signatures.append(_SIG_TIMES.unpack_from(wire, rdata + 8)[::-1])
+        offsets.append(ttl_at)
+        min_ttl = ttl if min_ttl is None else min(min_ttl, ttl)
     return Scan(
         flags,
         ancount,

@@ -19,6 +19,7 @@ import dns.rrset
 from clusterdns.dns.wire import (
     HEADER,
     NOERROR,
+    RR,
     TYPE_A,
     TYPE_AAAA,
     TYPE_AXFR,
@@ -32,7 +33,13 @@ from clusterdns.dns.wire import (
 
 TYPE_MX = 15
 
-Record = tuple[int, int, int, bool]  # start, end, type, owner is a lone pointer
+Record = RR  # as iter_records gives it: [0] the owner's offset, [1] type, [6] end
+_TYPE, _END = 1, 6
+
+
+def _pointer_owner(record: Record) -> bool:
+    """The owner is a lone compression pointer: two bytes (no other name is that short)."""
+    return record[4] - record[0] == 6  # the TTL stands 4 bytes into the fixed fields
 
 
 def shuffle(wire: bytes, rng: random.Random) -> bytes | None:
@@ -52,10 +59,7 @@ def _shuffle(wire: bytes, rng: random.Random) -> bytes | None:
     if qtype in (TYPE_AXFR, TYPE_IXFR):
         return None
     offset += 4
-    records = [
-        (rr.owner, rr.end, rr.rtype, rr.ttl_at - rr.owner == 6 and wire[rr.owner] & 0xC0 == 0xC0)
-        for rr in iter_records(wire, offset, ancount + nscount + arcount)
-    ]
+    records = list(iter_records(wire, offset, ancount + nscount + arcount))
     authority_end = ancount + nscount
     sections = [records[:ancount], records[ancount:authority_end], records[authority_end:]]
     if not any(_needs_shuffle(records) for records in sections):
@@ -66,7 +70,7 @@ def _shuffle(wire: bytes, rng: random.Random) -> bytes | None:
 
 
 def _addresses(records: list[Record]) -> list[Record]:
-    return [r for r in records if r[2] in (TYPE_A, TYPE_AAAA, TYPE_MX)]
+    return [r for r in records if r[_TYPE] in (TYPE_A, TYPE_AAAA, TYPE_MX)]
 
 
 def _rank(rtype: int) -> int:
@@ -79,32 +83,32 @@ def _rank(rtype: int) -> int:
 
 
 def _needs_shuffle(records: list[Record]) -> bool:
-    moving = [r for r in records if r[2] in (TYPE_A, TYPE_AAAA)]
-    mx = [r for r in records if r[2] == TYPE_MX]
+    moving = [r for r in records if r[_TYPE] in (TYPE_A, TYPE_AAAA)]
+    mx = [r for r in records if r[_TYPE] == TYPE_MX]
     if len(moving) > 1 or len(mx) > 1:
         return True
-    ranks = [_rank(r[2]) for r in records if r[2] != TYPE_OPT]
+    ranks = [_rank(r[_TYPE]) for r in records if r[_TYPE] != TYPE_OPT]
     return ranks != sorted(ranks)  # CoreDNS reorders a mixed section even with nothing to shuffle
 
 
 def _fast(records: list[Record]) -> bool:
     """Only same-type addresses with pointer owners (plus a trailing OPT), or nothing to move."""
-    body = [r for r in records if r[2] != TYPE_OPT]
-    if records and records[-1][2] != TYPE_OPT and len(body) != len(records):
+    body = [r for r in records if r[_TYPE] != TYPE_OPT]
+    if records and records[-1][_TYPE] != TYPE_OPT and len(body) != len(records):
         return False  # an OPT that is not last
     if not _needs_shuffle(body):
         return True
-    kinds = {r[2] for r in body}
-    return len(kinds) == 1 and kinds <= {TYPE_A, TYPE_AAAA} and all(r[3] for r in body)
+    kinds = {r[_TYPE] for r in body}
+    return len(kinds) == 1 and kinds <= {TYPE_A, TYPE_AAAA} and all(_pointer_owner(r) for r in body)
 
 
 def _fast_shuffle(wire: bytes, sections: list[list[Record]], rng: random.Random) -> bytes:
     out = bytearray(wire)
     for records in sections:
-        body = [r for r in records if r[2] != TYPE_OPT]
+        body = [r for r in records if r[_TYPE] != TYPE_OPT]
         if not _needs_shuffle(body):
             continue
-        chunks = [wire[r[0] : r[1]] for r in body]
+        chunks = [wire[r[0] : r[_END]] for r in body]
         rng.shuffle(chunks)
         position = body[0][0]
         for chunk in chunks:  # same-type addresses: every chunk has the same length

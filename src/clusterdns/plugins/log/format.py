@@ -194,10 +194,13 @@ def _answer_count_and_authority(request: Request, reply: Reply) -> tuple[int, bo
         offset = 12
         for _ in range(qdcount):
             offset = skip_name(wire, offset) + 4
-        for index, rr in enumerate(iter_records(wire, offset, ancount + nscount)):
-            if index >= ancount:
-                soa = soa or rr.rtype == TYPE_SOA
-                ns += rr.rtype == TYPE_NS
+        records = iter_records(wire, offset, ancount + nscount)
+        for _ in range(ancount):
+            next(records)
+        for record in records:
+            rtype = record[1]
+            soa = soa or rtype == TYPE_SOA
+            ns += rtype == TYPE_NS
     except (WireError, struct.error):
         pass  # a reply we cannot walk: classify on what was read
     return ancount, soa, ns
