@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dns.message
+import dns.rrset
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clusterdns.dns.wire import FORMERR, NOTIMP, WireError, name_to_text, parse_query
+from clusterdns.dns.wire import FORMERR, NOTIMP, WireError, iter_records, name_to_text, parse_query
 
 
 def wire(name: str = "Web.Example.Test", rdtype: str = "A", **kwargs) -> bytes:
@@ -78,3 +79,39 @@ def test_parser_raises_only_wire_errors(data):
 def test_parsed_name_matches_dnspython(name):
     data = wire(name)
     assert parse_query(data).name == dns.message.from_wire(data).question[0].name.to_text().lower()
+
+
+def test_iter_records_finds_every_field_of_every_record() -> None:
+    """Owner offset, type, class, TTL and its offset, rdata span: checked against dnspython's view."""
+    query = dns.message.make_query("web.example.", "A", use_edns=0, payload=1232)
+    reply = dns.message.make_response(query)
+    reply.answer.append(dns.rrset.from_text("web.example.", 30, "IN", "A", "10.0.0.1", "10.0.0.2"))
+    reply.authority.append(dns.rrset.from_text("example.", 60, "IN", "NS", "ns.example."))
+    wire = reply.to_wire()
+    start = 12 + len(b"\x03web\x07example\x00") + 4
+    records = list(iter_records(wire, start, 4))
+    assert [(r[1], r[2], r[3]) for r in records] == [
+        (1, 1, 30),
+        (1, 1, 30),
+        (2, 1, 60),
+        (41, reply.payload, 0),
+    ]
+    assert records[0][0] == start
+    for (_, _, _, ttl, ttl_at, rdata, end), after in zip(
+        records, [*records[1:], None], strict=True
+    ):
+        assert int.from_bytes(wire[ttl_at : ttl_at + 4], "big") == ttl
+        assert int.from_bytes(wire[rdata - 2 : rdata], "big") == end - rdata
+        assert end == (after[0] if after else len(wire))
+
+
+def test_iter_records_stops_at_a_record_that_overruns() -> None:
+    query = dns.message.make_query("web.example.", "A")
+    reply = dns.message.make_response(query)
+    reply.answer.append(dns.rrset.from_text("web.example.", 30, "IN", "A", "10.0.0.1"))
+    wire = reply.to_wire()
+    start = 12 + len(b"\x03web\x07example\x00") + 4
+    with pytest.raises(WireError):
+        list(iter_records(wire[:-1], start, 1))
+    with pytest.raises(WireError):
+        list(iter_records(wire, start, 2))

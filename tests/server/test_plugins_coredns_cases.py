@@ -17,7 +17,7 @@ from clusterdns.corefile import Directive, parse
 from clusterdns.errors import ConfigError
 from clusterdns.plugins.errors.options import parse as parse_errors
 from clusterdns.plugins.log.format import COMBINED_FORMAT, COMMON_FORMAT
-from clusterdns.plugins.log.setup import parse as parse_log
+from clusterdns.plugins.log.options import parse as parse_log
 from clusterdns.plugins.loop.handler import Loop
 from clusterdns.plugins.reload.handler import Reload
 from clusterdns.server.server import Server

@@ -25,7 +25,6 @@ the Corefile's ``tls`` and ``endpoint`` need.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import ssl
@@ -38,6 +37,8 @@ from urllib.parse import urlsplit
 # plugin's setup (setup -> handler -> here) raises ImportError when they are missing.
 import grpc
 from aetcd import rpc
+
+from clusterdns.tasks import cancel_and_wait
 
 log = logging.getLogger("clusterdns.plugins.etcd")
 
@@ -166,11 +167,8 @@ class EtcdSource:
         self._task = asyncio.ensure_future(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
 
     async def _run(self) -> None:
         attempt = 0

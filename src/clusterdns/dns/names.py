@@ -7,6 +7,7 @@ parser, the plugins, the server and the tools all share them.
 * ``is_subdomain``: CoreDNS's ``dns.IsSubDomain`` as ``plugin.Zones.Matches`` uses it:
   a name is in a zone when it equals it or ends with ``.`` + zone; the root
   zone ``.`` holds every name.
+* ``origins``: a zone argument of a directive, a CIDR standing for its reverse zones.
 * ``reverse_zones``: a CIDR -> the in-addr.arpa / ip6.arpa zones it spans, split
   on label boundaries as CoreDNS's ``plugin/pkg/cidr`` does.
 * ``split_host_port``: ``HOST``, ``HOST:PORT``, ``[V6]:PORT``, ``V6`` -> (host, port),
@@ -56,6 +57,17 @@ def longest_zone(name: str, zones: Iterable[str]) -> str | None:
 
 def is_reverse_zone(zone: str) -> bool:
     return zone.endswith(REVERSE_APEXES)
+
+
+def origins(arg: str) -> list[str]:
+    """A zone argument as CoreDNS's ``OriginsFromArgsOrServerBlock`` reads it: a CIDR
+    stands for its reverse zones, anything else is a zone name."""
+    if "/" in arg:
+        try:
+            return reverse_zones(arg)
+        except ValueError:
+            pass
+    return [absolute(arg)]
 
 
 def reverse_zones(cidr: str) -> list[str]:

@@ -22,25 +22,25 @@ from clusterdns.dns.wire import (
     AA,
     BADVERS,
     CD,
+    HEADER,
     NOTIMP,
     OPCODE_MASK,
     QR,
     RD,
+    RR,
     TC,
     TYPE_OPT,
     Query,
     WireError,
     Z,
-    skip_name,
+    iter_records,
 )
 
 # The size an OPT record advertises when there is no query to echo (CoreDNS echoes
 # the query's own size; see reply_opt): the DNS Flag Day 2020 size.
 SERVER_UDP_SIZE = 1232
 
-_HEADER = struct.Struct(">HHHHHH")
 _OPT_FIXED = struct.Struct(">BHHBBHH")
-_RDLENGTH = struct.Struct(">H")
 
 
 class Answer:
@@ -116,7 +116,7 @@ def render(query: Query, answer: Answer, udp: bool) -> bytes:
     authority, then additional, with TC set; the OPT record always stays.
     """
     opt = reply_opt(query)
-    header = _HEADER.pack(
+    header = HEADER.pack(
         query.id,
         reply_flags(query, answer.flags),
         1,
@@ -178,7 +178,7 @@ def fit_udp(
             kept[section] += 1
         if kept[section] < count:
             break  # the first record that does not fit ends the reply
-    header = _HEADER.pack(query.id, flags | TC, 1, kept[0], kept[1], kept[2] + bool(opt))
+    header = HEADER.pack(query.id, flags | TC, 1, kept[0], kept[1], kept[2] + bool(opt))
     return header + question + body[:end] + opt
 
 
@@ -194,10 +194,10 @@ def shrink_to_fit(query: Query, wire: bytes) -> bytes:
     body = wire[query.question_end :]
     records = _walk_records(body, 0, ancount + nscount + arcount)
     opt = None if records is None else _last_opt(records)
-    if records is None or opt == _MISPLACED:
+    if records is None or opt is _MISPLACED:
         return truncated(query, flags & ~(QR | OPCODE_MASK | RD | CD | TC))
     if opt is not None:
-        body, arcount = body[:opt], arcount - 1
+        body, arcount = body[: opt[0]], arcount - 1
     return fit_udp(query, flags, (ancount, nscount, arcount), body, reply_opt(query))
 
 
@@ -215,46 +215,38 @@ def mirror_opt(query: Query, wire: bytes) -> bytes:
     ancount, nscount, arcount = struct.unpack_from(">HHH", wire, 6)
     records = _walk_records(wire, query.question_end, ancount + nscount + arcount)
     opt = None if records is None else _last_opt(records)
-    if records is None or opt == _MISPLACED:
+    if records is None or opt is _MISPLACED:
         return wire
     if opt is None:
         header = wire[:10] + struct.pack(">H", arcount + 1)
         return header + wire[12:] + reply_opt(query)
-    at = skip_name(wire, opt)
-    flags = _RDLENGTH.unpack_from(wire, at + 6)[0] & 0x8000
+    _, _, _, ttl, ttl_at, _, _ = opt
+    flags = ttl & 0x8000
     if query.do:
         flags |= 0x8000
+    # CLASS (the UDP size) and TTL (extended rcode, version, flags): RFC 6891 6.1.3
     patched = struct.pack(">HBBH", query.udp_size, 0, 0, flags)
-    return wire[: at + 2] + patched + wire[at + 8 :]
+    return wire[: ttl_at - 2] + patched + wire[ttl_at + 4 :]
 
 
-_TYPE_AND_RDLENGTH = struct.Struct(">H6xH")
-_MISPLACED = -1
+def _walk_records(buf: bytes, offset: int, count: int) -> list[RR] | None:
+    """The ``count`` records from ``offset``; None when they overrun ``buf``."""
+    try:
+        return list(iter_records(buf, offset, count))
+    except WireError:
+        return None
 
 
-def _walk_records(buf: bytes, offset: int, count: int) -> list[tuple[int, int]] | None:
-    """(start, type) of the ``count`` records from ``offset``; None when they overrun ``buf``."""
-    out: list[tuple[int, int]] = []
-    for _ in range(count):
-        try:
-            at = skip_name(buf, offset)
-            rtype, rdlength = _TYPE_AND_RDLENGTH.unpack_from(buf, at)
-        except (WireError, struct.error):
-            return None
-        out.append((offset, rtype))
-        offset = at + 10 + rdlength
-        if offset > len(buf):
-            return None
-    return out
+_MISPLACED: RR = (-1, TYPE_OPT, 0, 0, -1, -1, -1)
 
 
-def _last_opt(records: list[tuple[int, int]]) -> int | None:
-    """Where the OPT record starts when it is the last record; None without one; _MISPLACED
-    when an OPT stands elsewhere (RFC 6891 6.1.1 allows one, in the additional section)."""
-    opts = [start for start, rtype in records if rtype == TYPE_OPT]
+def _last_opt(records: list[RR]) -> RR | None:
+    """The OPT record when it is the last record; None without one; _MISPLACED when an
+    OPT stands elsewhere (RFC 6891 6.1.1 allows one, in the additional section)."""
+    opts = [record for record in records if record[1] == TYPE_OPT]
     if not opts:
         return None
-    if opts == [records[-1][0]]:
+    if opts == [records[-1]]:
         return opts[0]
     return _MISPLACED
 
@@ -265,17 +257,15 @@ def _record_end(body: bytes, offset: int) -> int:
     A body we compiled ourselves is well formed; past its end counts as not fitting.
     """
     try:
-        offset = skip_name(body, offset)
-        rdlength: int = _RDLENGTH.unpack_from(body, offset + 8)[0]
-    except (WireError, struct.error):
+        return next(iter_records(body, offset, 1))[-1]
+    except WireError:
         return 1 << 32
-    return offset + 10 + rdlength
 
 
 def truncated(query: Query, answer_flags: int) -> bytes:
     """Header with TC, the question and the OPT: the client retries over TCP (RFC 7766 5)."""
     opt = reply_opt(query)
-    header = _HEADER.pack(query.id, reply_flags(query, answer_flags) | TC, 1, 0, 0, bool(opt))
+    header = HEADER.pack(query.id, reply_flags(query, answer_flags) | TC, 1, 0, 0, bool(opt))
     return header + query.data[12 : query.question_end] + opt
 
 
@@ -289,7 +279,7 @@ def error_reply(query: Query | None, data: bytes, rcode: int) -> bytes:
     if query is None or not query.question_end > 12:
         return reject_reply(data, rcode)
     opt = opt_record(False, BADVERS, 0) if rcode == BADVERS else reply_opt(query)
-    header = _HEADER.pack(query.id, reply_flags(query, rcode & 0xF), 1, 0, 0, bool(opt))
+    header = HEADER.pack(query.id, reply_flags(query, rcode & 0xF), 1, 0, 0, bool(opt))
     return header + query.data[12 : query.question_end] + opt
 
 
@@ -304,7 +294,7 @@ def reject_reply(data: bytes, rcode: int, question: bytes = b"") -> bytes:
     flags = (flags | QR) & ~(AA | Z | 0xF)
     if rcode != NOTIMP:
         flags &= ~OPCODE_MASK
-    return _HEADER.pack(qid, flags | (rcode & 0xF), 1 if question else 0, 0, 0, 0) + question
+    return HEADER.pack(qid, flags | (rcode & 0xF), 1 if question else 0, 0, 0, 0) + question
 
 
 def patch_reply(wire: bytes, query: Query) -> bytes:

@@ -29,8 +29,9 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 
+from clusterdns.dns.wire import RR_FIXED
+
 TYPE_A, TYPE_NS, TYPE_CNAME, TYPE_SOA, TYPE_PTR, TYPE_AAAA, TYPE_SRV = 1, 2, 5, 6, 12, 28, 33
-_RR_FIXED = struct.Struct(">HHIH")
 _SRV_FIXED = struct.Struct(">HHH")
 _SOA_FIXED = struct.Struct(">IIIII")
 _MAX_POINTER = 0x3FFF
@@ -98,10 +99,10 @@ class SectionWriter:
         for text in rows.rdatas:
             self.name(rows.owner)
             start = len(self.body)
-            self.body += b"\0" * _RR_FIXED.size
+            self.body += b"\0" * RR_FIXED.size
             self._rdata(rows.rdtype, text)
-            length = len(self.body) - start - _RR_FIXED.size
-            _RR_FIXED.pack_into(self.body, start, rows.rdtype, 1, rows.ttl, length)
+            length = len(self.body) - start - RR_FIXED.size
+            RR_FIXED.pack_into(self.body, start, rows.rdtype, 1, rows.ttl, length)
         return len(rows.rdatas)
 
     def _rdata(self, rdtype: int, text: str) -> None:

@@ -9,6 +9,7 @@ nothing here allocates a dnspython object.  A malformed query becomes a
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 
 # Header flag bits (RFC 1035 4.1.1, RFC 4035 3.2).
 QR = 0x8000
@@ -39,9 +40,11 @@ MIN_UDP_SIZE = 512  # RFC 1035 4.2.1; also the floor for a smaller EDNS size (RF
 MAX_NAME_LENGTH = 255
 MAX_LABEL_LENGTH = 63
 
-_HEADER = struct.Struct(">HHHHHH")
+#: ID, flags, QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT (RFC 1035 4.1.1)
+HEADER = struct.Struct(">HHHHHH")
+#: TYPE, CLASS, TTL, RDLENGTH: what follows a record's owner name (RFC 1035 4.1.3)
+RR_FIXED = struct.Struct(">HHIH")
 _TYPE_CLASS = struct.Struct(">HH")
-_RR_FIXED = struct.Struct(">HHIH")
 _OPTION = struct.Struct(">HH")
 
 
@@ -160,6 +163,39 @@ def skip_name(data: bytes, offset: int) -> int:
             raise WireError("too many labels", FORMERR)
 
 
+RR = tuple[int, int, int, int, int, int, int]
+"""One resource record as ``iter_records`` finds it (RFC 1035 4.1.3), in this order:
+owner (offset of the owner name, possibly a compression pointer), type, class, TTL,
+ttl_at (offset of the four TTL bytes), rdata (offset of the rdata), end (offset after
+the rdata: the next record's owner).  A plain tuple: the hot paths unpack it, and a
+NamedTuple costs twice the walk."""
+
+
+def iter_records(wire: bytes, offset: int, count: int, query: Query | None = None) -> Iterator[RR]:
+    """The ``count`` records from ``offset`` on, in order: the one walker of record sections.
+
+    Raises ``WireError`` (FORMERR) at the first record that runs past the end of
+    ``wire``, carrying ``query`` (the query being parsed, if any); the records
+    before it have been yielded.
+    """
+    end = len(wire)
+    unpack = RR_FIXED.unpack_from
+    for _ in range(count):
+        owner = offset
+        if offset < end and wire[offset] >= 0xC0:
+            offset += 2  # a lone compression pointer, the usual owner in a reply
+        else:
+            offset = skip_name(wire, offset)
+        if offset + 10 > end:
+            raise WireError("truncated record", FORMERR, query)
+        rtype, rclass, ttl, rdlength = unpack(wire, offset)
+        rdata = offset + 10
+        offset = rdata + rdlength
+        if offset > end:
+            raise WireError("truncated rdata", FORMERR, query)
+        yield owner, rtype, rclass, ttl, rdata - 6, rdata, offset
+
+
 def name_to_text(wire: bytes) -> str:
     """Lower-cased absolute text form of an uncompressed wire name.
 
@@ -213,7 +249,7 @@ def parse_header(data: bytes) -> tuple[int, int, int, int, int, int]:
     """id, flags, qdcount, ancount, nscount, arcount; WireError(drop) when short."""
     if len(data) < 12:
         raise WireError("short header", None)
-    return _HEADER.unpack_from(data)
+    return HEADER.unpack_from(data)
 
 
 def parse_query(data: bytes) -> Query:
@@ -251,14 +287,17 @@ def parse_query(data: bytes) -> Query:
 
 def _read_records(data: bytes, offset: int, skipped: int, additional: int, query: Query) -> None:
     """Walk the records after the question; the OPT record (RFC 6891 6.1.1) fills EDNS fields."""
+    # The walk of iter_records, written out: this runs for every query the memo does not know,
+    # and the generator costs this path a tenth of its time.
     end = len(data)
     for index in range(skipped + additional):
         owner = offset
         offset = skip_name(data, offset)
         if offset + 10 > end:
             raise WireError("truncated record", FORMERR, query)
-        rtype, rclass, ttl, rdlen = _RR_FIXED.unpack_from(data, offset)
-        offset += 10 + rdlen
+        rtype, rclass, ttl, rdlength = RR_FIXED.unpack_from(data, offset)
+        rdata = offset + 10
+        offset = rdata + rdlength
         if offset > end:
             raise WireError("truncated rdata", FORMERR, query)
         if rtype != TYPE_OPT:
@@ -270,8 +309,8 @@ def _read_records(data: bytes, offset: int, skipped: int, additional: int, query
         query.udp_size = rclass
         query.edns_version = (ttl >> 16) & 0xFF
         query.do = bool(ttl & 0x8000)
-        if rdlen:
-            query.opt_options = _echoed_options(data, offset - rdlen, offset)
+        if rdlength:
+            query.opt_options = _echoed_options(data, rdata, offset)
 
 
 def _echoed_options(data: bytes, start: int, end: int) -> bytes:

@@ -443,7 +443,7 @@ def check_forward_to_self(blocks: Sequence[ServerBlock]) -> list[Finding]:
 
 def check_cache_ttl(blocks: Sequence[ServerBlock]) -> list[Finding]:
     """A cache over the kubernetes zone whose floor exceeds the kubernetes ttl serves stale data."""
-    from clusterdns.plugins.cache.setup import parse as parse_cache
+    from clusterdns.plugins.cache.options import parse as parse_cache
     from clusterdns.plugins.kubernetes.options import parse_options
 
     check = "corefile-cache-ttl"

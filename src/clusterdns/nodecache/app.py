@@ -40,6 +40,7 @@ from clusterdns.nodecache.params import (
 )
 from clusterdns.nodecache.template import Pillars, embedded_base_corefile, fill
 from clusterdns.server.server import PlannedBlock, Server
+from clusterdns.tasks import cancel_and_wait
 
 log = logging.getLogger("clusterdns.nodecache")
 
@@ -187,9 +188,7 @@ class NodeCache:
 
     async def stop(self) -> None:
         for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         await self.server.stop()
         self._remove_pidfile()
 

@@ -7,6 +7,7 @@ the directive's name on any error a setup lets through without one.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import NoReturn
 
@@ -125,3 +126,10 @@ def listen_address(directive: Directive, plugin: str | None = None) -> str | Non
     elif address.count(":") > 1:
         fail(directive, f"address {address}: too many colons in address", plugin)
     return address
+
+
+def beside_corefile(path: str, directive: Directive) -> str:
+    """``path`` as written in the directive: a relative one is taken from the Corefile's folder."""
+    if os.path.isabs(path):
+        return path
+    return os.path.join(os.path.dirname(os.path.abspath(directive.file)), path)

@@ -57,15 +57,7 @@ async def _with_upstream(result: Result, request: Request, next: Handler, plugin
         sub_query = None
     if sub_query is not None:
         # asked as over TCP, so the rest of the chain does not truncate the target's records
-        sub = Request(
-            sub_query,
-            "tcp",
-            request.client,
-            request.server,
-            request.zone,
-            request.received,
-            request.local,
-        )
+        sub = request.with_query(sub_query, transport="tcp")
         reply = await next(sub)
         if reply.wire is not None:
             try:

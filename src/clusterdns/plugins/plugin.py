@@ -53,6 +53,24 @@ class Request:
         #: the address the query came in on: the listening socket's (UDP), the connection's (TCP)
         self.local = local
 
+    def with_query(
+        self, query: Query, *, transport: str | None = None, received: float | None = None
+    ) -> Request:
+        """This request asking ``query`` instead, every other field kept.
+
+        ``transport`` replaces the transport (a sub-query asked "as over TCP" so the
+        rest of the chain does not truncate it); ``received`` the arrival time.
+        """
+        return Request(
+            query,
+            self.transport if transport is None else transport,
+            self.client,
+            self.server,
+            self.zone,
+            self.received if received is None else received,
+            self.local,
+        )
+
     @property
     def name(self) -> str:
         return self.query.name

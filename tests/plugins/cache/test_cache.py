@@ -16,7 +16,7 @@ from clusterdns.corefile.model import Directive
 from clusterdns.dns.wire import SERVFAIL, parse_query
 from clusterdns.errors import ConfigError
 from clusterdns.plugins.cache.handler import Cache
-from clusterdns.plugins.cache.setup import CacheConfig, parse
+from clusterdns.plugins.cache.options import CacheConfig, parse
 from clusterdns.plugins.cache.ttls import scan
 from clusterdns.plugins.plugin import Reply, Request
 from tests.support.serverutil import running

@@ -25,7 +25,7 @@ import pytest
 from clusterdns.dns.wire import SERVFAIL, parse_query
 from clusterdns.errors import ConfigError
 from clusterdns.plugins.cache.handler import Cache
-from clusterdns.plugins.cache.setup import CacheConfig
+from clusterdns.plugins.cache.options import CacheConfig
 from clusterdns.plugins.plugin import Reply, Request
 from clusterdns.server.server import Server
 from tests.support.serverutil import running

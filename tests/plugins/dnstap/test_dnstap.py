@@ -20,7 +20,7 @@ import pytest
 from clusterdns.corefile import parse as parse_corefile
 from clusterdns.errors import ConfigError
 from clusterdns.plugins.dnstap.handler import Dnstap
-from clusterdns.plugins.dnstap.setup import Endpoint, parse
+from clusterdns.plugins.dnstap.options import Endpoint, parse
 from tests.support.serverutil import RunningServer, running
 from tests.support.tapcollect import ThreadCollector
 from tests.support.upstream import metric, records, started, wait_for

@@ -16,7 +16,8 @@ import pytest
 from clusterdns.corefile.model import Directive
 from clusterdns.errors import ConfigError
 from clusterdns.plugins.forward.handler import Forward
-from clusterdns.plugins.forward.setup import UpstreamAddress, parse
+from clusterdns.plugins.forward.options import UpstreamAddress, parse
+from clusterdns.plugins.forward.setup import read_if_file
 from tests.support.serverutil import answers, running
 from tests.support.upstream import (
     free_port,
@@ -110,7 +111,7 @@ def test_resolv_conf_file_upstreams_are_parsed_from_the_file(tmp_path: Path) -> 
     conf.write_text(
         "# test\nsearch example.org\nnameserver 127.0.0.1\nnameserver ::1\noptions ndots:5\n"
     )
-    config = parse(directive(f". {conf}"))
+    config = parse(directive(f". {conf}"), read_if_file)
     assert config.to == (UpstreamAddress("127.0.0.1", 53), UpstreamAddress("::1", 53))
 
 

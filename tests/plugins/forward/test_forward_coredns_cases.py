@@ -22,7 +22,7 @@ import pytest
 
 from clusterdns.errors import ConfigError
 from clusterdns.plugins.forward.handler import Forward
-from clusterdns.plugins.forward.setup import ForwardConfig
+from clusterdns.plugins.forward.options import ForwardConfig
 from clusterdns.server.server import Server
 from tests.support.serverutil import running
 from tests.support.upstream import started

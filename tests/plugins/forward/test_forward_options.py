@@ -11,7 +11,7 @@ import pytest
 
 from clusterdns.corefile.model import Directive
 from clusterdns.errors import ConfigError
-from clusterdns.plugins.forward.setup import UpstreamAddress, parse
+from clusterdns.plugins.forward.options import UpstreamAddress, parse
 from tests.support.serverutil import answers, running
 from tests.support.upstream import records, started
 

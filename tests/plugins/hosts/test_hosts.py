@@ -11,7 +11,7 @@ import pytest
 from clusterdns.corefile.model import Directive
 from clusterdns.errors import ConfigError
 from clusterdns.plugins.fall import Fall
-from clusterdns.plugins.hosts.setup import parse
+from clusterdns.plugins.hosts.options import parse
 from tests.support.serverutil import answers, running
 
 

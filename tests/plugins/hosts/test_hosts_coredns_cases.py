@@ -10,7 +10,7 @@ import pytest
 from clusterdns.errors import ConfigError
 from clusterdns.plugins.fall import NEVER
 from clusterdns.plugins.hosts.handler import Hosts
-from clusterdns.plugins.hosts.setup import HostsConfig
+from clusterdns.plugins.hosts.options import HostsConfig
 from clusterdns.server.server import Server
 from tests.support.serverutil import answers, running
 

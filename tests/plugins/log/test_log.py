@@ -28,7 +28,8 @@ from clusterdns.plugins.log.format import (
     render,
     typify,
 )
-from clusterdns.plugins.log.setup import RuleConfig, parse, setup
+from clusterdns.plugins.log.options import RuleConfig, parse
+from clusterdns.plugins.log.setup import setup
 from clusterdns.plugins.plugin import Reply, Request, SetupContext
 from clusterdns.server.run import CoreDNSFormatter
 from tests.support.serverutil import running

@@ -166,15 +166,7 @@ def _with_name(request: Request, name: bytes) -> Request | None:
         sub = parse_query(data)
     except (WireError, ValueError):
         return None
-    return Request(
-        sub,
-        request.transport,
-        request.client,
-        request.server,
-        request.zone,
-        request.received,
-        request.local,
-    )
+    return request.with_query(sub)
 
 
 def _cnamed(wire: bytes, request: Request, asked_itself: bool) -> bytes | None:

@@ -16,7 +16,6 @@ import math
 import struct
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from clusterdns.dns.names import in_zones
 from clusterdns.dns.reply import fit_udp, reply_flags, reply_opt
@@ -24,6 +23,7 @@ from clusterdns.dns.wire import (
     AA,
     AD,
     CD,
+    HEADER,
     NOERROR,
     NXDOMAIN,
     RA,
@@ -34,19 +34,15 @@ from clusterdns.dns.wire import (
     parse_query,
 )
 from clusterdns.plugins.cache import metrics
-from clusterdns.plugins.cache.setup import MIN_TTL
+from clusterdns.plugins.cache.options import MIN_TTL, CacheConfig
 from clusterdns.plugins.cache.ttls import Scan, Stored, scan, to_stored, with_ttl
 from clusterdns.plugins.cache.typify import Type, answers_question, cache_type, cacheable
 from clusterdns.plugins.plugin import DetachedHost, Handler, Host, Plugin, Reply, Request
-
-if TYPE_CHECKING:
-    from clusterdns.plugins.cache.setup import CacheConfig
 
 log = logging.getLogger("clusterdns.plugins.cache")
 
 SUCCESS, DENIAL = "success", "denial"
 MAX_REFRESHES = 256  # background prefetches in flight, all keys together
-_HEADER = struct.Struct(">HHHHHH")
 
 Key = tuple[str, int, int, bool, bool]
 
@@ -441,7 +437,7 @@ class Cache(Plugin):
         stored = entry.stored
         opt = reply_opt(query)
         flags = reply_flags(query, flags)
-        header = _HEADER.pack(
+        header = HEADER.pack(
             query.id,
             flags,
             1,
@@ -477,9 +473,7 @@ class Cache(Plugin):
         metrics.count("prefetch", request.server, self)
         # Over TCP, as CoreDNS does, so the upstream's reply is never truncated.
         background = _authenticated(
-            Request(
-                request.query, "tcp", request.client, request.server, request.zone, self.clock()
-            )
+            request.with_query(request.query, transport="tcp", received=self.clock())
         )
         recheck = self.config.stale_recheck if stale else 0.0
         refreshed = False
@@ -515,12 +509,4 @@ def _authenticated(request: Request) -> Request:
         return request
     data = query.data
     asked = parse_query(data[:3] + bytes((data[3] | AD,)) + data[4:])
-    return Request(
-        asked,
-        request.transport,
-        request.client,
-        request.server,
-        request.zone,
-        request.received,
-        request.local,
-    )
+    return request.with_query(asked)

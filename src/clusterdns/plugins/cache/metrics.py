@@ -19,14 +19,32 @@ counters are, so a reload (a new Cache instance) continues them.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Sized
+from typing import Protocol
 
 from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-if TYPE_CHECKING:
-    from clusterdns.plugins.cache.handler import Cache
+from clusterdns.plugins.cache.options import CacheConfig
+from clusterdns.plugins.plugin import Host
+
+
+class Cache(Protocol):
+    """What the metrics read of a cache (``handler.Cache``): its labels and its sizes."""
+
+    @property
+    def config(self) -> CacheConfig: ...
+    @property
+    def host(self) -> Host: ...
+    @property
+    def block_zones(self) -> tuple[str, ...]: ...
+    @property
+    def servers(self) -> set[str]: ...
+    @property
+    def success(self) -> Sized: ...
+    @property
+    def denial(self) -> Sized: ...
+
 
 COUNTS: dict[tuple[str, str, str], float] = {}  # (what, server, zones) -> count
 LIVE: weakref.WeakSet[Cache] = weakref.WeakSet()

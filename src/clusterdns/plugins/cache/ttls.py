@@ -12,18 +12,17 @@ import struct
 from dataclasses import dataclass
 
 from clusterdns.dns.wire import (
+    HEADER,
     QR,
     TYPE_CNAME,
     TYPE_NS,
     TYPE_OPT,
     TYPE_SOA,
     WireError,
+    iter_records,
     name_to_text,
-    skip_name,
 )
 
-_HEADER = struct.Struct(">HHHHHH")
-_RR_FIXED = struct.Struct(">HHIH")
 _SIG_TIMES = struct.Struct(">II")
 TYPE_RRSIG = 46
 _MAX_POINTERS = 64
@@ -71,47 +70,40 @@ def scan(wire: bytes) -> Scan:
     """Walk ``wire``; raise ``WireError`` when it is not a well-formed reply with one question."""
     if len(wire) < 12:
         raise WireError("short header", None)
-    _, flags, qdcount, ancount, nscount, arcount = _HEADER.unpack_from(wire)
+    _, flags, qdcount, ancount, nscount, arcount = HEADER.unpack_from(wire)
     if qdcount != 1:
         raise WireError("qdcount not 1", None)
     qname, offset = read_name(wire, 12)
     if offset + 4 > len(wire):
         raise WireError("truncated question", None)
     qtype, qclass = struct.unpack_from(">HH", wire, offset)
-    offset += 4
-    question_end = offset
+    question_end = offset + 4
     offsets: list[int] = []
     min_ttl: int | None = None
     soa = ns = do = False
     opt: tuple[int, int] | None = None
     answers: list[Record] = []
     signatures: list[tuple[int, int]] = []
-    for index in range(ancount + nscount + arcount):
-        start = offset
-        if index < ancount:
-            owner, offset = read_name(wire, offset)
-        else:
-            offset = skip_name(wire, offset)
-        if offset + 10 > len(wire):
-            raise WireError("truncated record", None)
-        rtype, rclass, ttl, rdlength = _RR_FIXED.unpack_from(wire, offset)
-        ttl_at = offset + 4
-        rdata = offset + 10
-        offset = rdata + rdlength
-        if offset > len(wire):
-            raise WireError("truncated rdata", None)
+    owners: dict[bytes, str] = {}
+    authority_end = ancount + nscount
+    records = iter_records(wire, question_end, authority_end + arcount)
+    for index, (owner_at, rtype, rclass, ttl, ttl_at, rdata, end) in enumerate(records):
         if rtype == TYPE_OPT:
-            opt = (start, offset)
+            opt = (owner_at, end)
             do = bool(ttl & 0x8000)
             continue
         if index < ancount:
+            # Equal owner bytes are the same name wherever they stand (a pointer is absolute):
+            # the records of an RRset share one compressed owner, read once.
+            raw = wire[owner_at : ttl_at - 4]
+            owner = owners.get(raw) or owners.setdefault(raw, read_name(wire, owner_at)[0])
             target = read_name(wire, rdata)[0] if rtype == TYPE_CNAME else ""
             answers.append(Record(owner, rtype, rclass, target))
-        if rtype == TYPE_RRSIG and rdlength >= 16:
-            signatures.append(_SIG_TIMES.unpack_from(wire, rdata + 8)[::-1])
-        if ancount <= index < ancount + nscount:
+        elif index < authority_end:
             soa = soa or rtype == TYPE_SOA
             ns = ns or rtype == TYPE_NS
+        if rtype == TYPE_RRSIG and end - rdata >= 16:
+            signatures.append(_SIG_TIMES.unpack_from(wire, rdata + 8)[::-1])
         offsets.append(ttl_at)
         min_ttl = ttl if min_ttl is None else min(min_ttl, ttl)
     return Scan(

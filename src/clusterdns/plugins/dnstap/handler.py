@@ -22,7 +22,7 @@ from collections import deque
 from prometheus_client import Counter
 
 from clusterdns.plugins.dnstap.frames import EXCHANGE, Facts, FrameWriter
-from clusterdns.plugins.dnstap.setup import DnstapConfig
+from clusterdns.plugins.dnstap.options import DnstapConfig
 from clusterdns.plugins.plugin import Hit, Host, Plugin, Seen
 from clusterdns.tap import framestream
 from clusterdns.tap.framestream import ACCEPT, CONTENT_TYPE, FINISH, READY, START, STOP
@@ -33,6 +33,7 @@ from clusterdns.tap.message import (
     FORWARDER_RESPONSE,
     Encoder,
 )
+from clusterdns.tasks import finish
 
 log = logging.getLogger("clusterdns.plugins.dnstap")
 
@@ -106,9 +107,7 @@ class Output:
 
     async def stop(self) -> None:
         self.closing = True
-        if self.task is not None:
-            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(self.task, TIMEOUT)
+        await finish(self.task, TIMEOUT)
 
     async def run(self) -> None:
         delay = BACKOFF_FIRST

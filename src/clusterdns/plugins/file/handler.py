@@ -7,11 +7,8 @@ keeps the last good zone and logs the file and line.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
-from typing import TYPE_CHECKING
 
 import dns.name
 
@@ -19,11 +16,10 @@ from clusterdns.dns.reply import Answer, compile_answer, render
 from clusterdns.dns.wire import REFUSED, SERVFAIL, TYPE_AXFR, TYPE_IXFR
 from clusterdns.dns.zone import zone_of
 from clusterdns.errors import ConfigError
+from clusterdns.plugins.file.options import FileConfig
 from clusterdns.plugins.file.zonedata import Result, ZoneData, ZoneError
 from clusterdns.plugins.plugin import FOREVER, Handler, Invalidate, Plugin, Reply, Request
-
-if TYPE_CHECKING:
-    from clusterdns.plugins.file.setup import FileConfig
+from clusterdns.tasks import Periodic, file_stamp
 
 log = logging.getLogger("clusterdns.plugins.file")
 MAX_COMPILED = 100_000  # bounds memory when clients ask random names
@@ -38,7 +34,7 @@ class File(Plugin):
         self.zones: dict[str, ZoneData | None] = dict.fromkeys(config.zones)
         self.compiled: dict[tuple[str, int], tuple[Answer, Result]] = {}
         self._stamp: tuple[float, int] | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._watch = Periodic(config.reload, self.reload, "plugin/file: reload")
 
     # -- loading -------------------------------------------------------------------------
 
@@ -77,11 +73,8 @@ class File(Plugin):
     def reload(self) -> bool:
         """Re-read the file if it changed; swap zones whose serial changed (or, with
         ``reload_by_mtime``, every zone).  Returns True when something was swapped."""
-        try:
-            stat = os.stat(self.config.path)
-        except OSError:
-            return False
-        if (stat.st_mtime, stat.st_size) == self._stamp:
+        seen = file_stamp(self.config.path)
+        if seen is None or seen == self._stamp:
             return False
         try:
             text, stamp = self._read()
@@ -93,7 +86,7 @@ class File(Plugin):
             log.error(
                 "[ERROR] plugin/file: Failed to reload zone, keeping the last good one: %s", exc
             )
-            self._stamp = (stat.st_mtime, stat.st_size)  # do not log it again until it changes
+            self._stamp = seen  # do not log it again until it changes
             return False
         self._stamp = stamp
         changed = False
@@ -117,19 +110,10 @@ class File(Plugin):
         return changed
 
     async def start(self) -> None:
-        if self.config.reload > 0:
-            self._task = asyncio.ensure_future(self._watch())
+        self._watch.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.reload)
-            self.reload()
+        await self._watch.stop()
 
     # -- answering -----------------------------------------------------------------------
 

@@ -13,8 +13,13 @@ from clusterdns.dns.names import in_zones, is_subdomain
 from clusterdns.dns.reply import mirror_opt, patch_reply, shrink_to_fit
 from clusterdns.dns.wire import FORMERR, REFUSED, SERVFAIL, TC, Query
 from clusterdns.plugins.forward import metrics, policy
-from clusterdns.plugins.forward.setup import ForwardConfig
-from clusterdns.plugins.forward.upstream import Options, Upstream, UpstreamError, same_question
+from clusterdns.plugins.forward.options import ForwardConfig
+from clusterdns.plugins.forward.upstream import (
+    Upstream,
+    UpstreamError,
+    UpstreamOptions,
+    same_question,
+)
 from clusterdns.plugins.plugin import Handler, Plugin, Reply, Request, no_plugins
 
 log = logging.getLogger("clusterdns.plugins.forward")
@@ -43,7 +48,7 @@ class Forward(Plugin):
         self.upstreams = [
             Upstream(
                 address,
-                Options(
+                UpstreamOptions(
                     expire=config.expire,
                     read_timeout=config.read_timeout,
                     health_check=config.health_check,

@@ -11,7 +11,6 @@ down while ``fails > max_fails``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import ssl
@@ -24,7 +23,8 @@ from clusterdns.dns.codes import rcode_label
 from clusterdns.dns.hexdump import hexdump
 from clusterdns.dns.wire import QR, TYPE_NS, text_to_wire
 from clusterdns.plugins.forward import metrics
-from clusterdns.plugins.forward.setup import UpstreamAddress
+from clusterdns.plugins.forward.options import UpstreamAddress
+from clusterdns.tasks import cancel_and_wait
 
 log = logging.getLogger("clusterdns.plugins.forward")
 
@@ -41,20 +41,20 @@ class CachedClosed(UpstreamError):
 
 
 @dataclass(frozen=True, slots=True)
-class Options:
-    """What every upstream of one forward shares."""
+class UpstreamOptions:
+    """What every upstream of one forward shares; the values come from ``ForwardConfig``."""
 
-    expire: float = 10.0
-    read_timeout: float = 2.0
-    health_check: float = 0.5
-    hc_recursion_desired: bool = True
-    hc_domain: str = "."
-    hc_tcp: bool = False
-    tls: ssl.SSLContext | None = None
-    tls_servername: str = ""
-    source_address: str = ""  # the local address upstream sockets are bound to
-    max_age: float = 0.0  # pooled connections older than this are closed; 0: no limit
-    max_idle_conns: int = 0  # idle pooled connections kept per transport; 0: no limit
+    expire: float
+    read_timeout: float
+    health_check: float
+    hc_recursion_desired: bool
+    hc_domain: str
+    hc_tcp: bool
+    tls: ssl.SSLContext | None
+    tls_servername: str
+    source_address: str
+    max_age: float
+    max_idle_conns: int
 
 
 def same_question(reply: bytes, question: bytes) -> bool:
@@ -167,7 +167,7 @@ Connection = _UDPConnection | _StreamConnection
 class Upstream:
     """One TO address with its pools and health state."""
 
-    def __init__(self, address: UpstreamAddress, options: Options) -> None:
+    def __init__(self, address: UpstreamAddress, options: UpstreamOptions) -> None:
         self.address = address
         self.label = address.label
         self.options = options
@@ -305,10 +305,7 @@ class Upstream:
 
     async def close(self) -> None:
         self.stopped = True
-        if self.probe is not None:
-            self.probe.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.probe
+        await cancel_and_wait(self.probe)
         for pool in self.idle.values():
             while pool:
                 pool.popleft().close()

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import os
-from typing import TYPE_CHECKING
 
 from clusterdns.dns.reply import render
 from clusterdns.dns.wire import SERVFAIL, TYPE_A, TYPE_AAAA, TYPE_PTR
 from clusterdns.dns.zone import MISSING, RecordTable
 from clusterdns.plugins.hosts.hostsfile import parse_hosts, records
+from clusterdns.plugins.hosts.options import HostsConfig
 from clusterdns.plugins.plugin import FOREVER, Handler, Invalidate, Plugin, Reply, Request
-
-if TYPE_CHECKING:
-    from clusterdns.plugins.hosts.setup import HostsConfig
+from clusterdns.tasks import Periodic, file_stamp
 
 log = logging.getLogger("clusterdns.plugins.hosts")
 REVERSE_ZONES = ("in-addr.arpa.", "ip6.arpa.")
@@ -29,15 +24,14 @@ class Hosts(Plugin):
         self.invalidate = invalidate
         self.table = RecordTable(config.zones + REVERSE_ZONES)
         self._stamp: tuple[float, int] | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._watch = Periodic(config.reload, self.reload, "plugin/hosts: reload")
         self.load()
 
     def load(self) -> None:
         """(Re)build the table from the file and the inline entries."""
         text = ""
         try:
-            stat = os.stat(self.config.path)
-            self._stamp = (stat.st_mtime, stat.st_size)
+            self._stamp = file_stamp(self.config.path) or self._stamp
             with open(self.config.path, encoding="utf-8", errors="replace") as handle:
                 text = handle.read()
         except OSError as exc:
@@ -53,26 +47,18 @@ class Hosts(Plugin):
         self.table = table
         self.invalidate()
 
+    def reload(self) -> bool:
+        """Re-read the file when its mtime or size changed (or it appeared or went away)."""
+        if file_stamp(self.config.path) == self._stamp:
+            return False
+        self.load()
+        return True
+
     async def start(self) -> None:
-        if self.config.reload > 0:
-            self._task = asyncio.ensure_future(self._watch())
+        self._watch.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _watch(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.reload)
-            try:
-                stat = os.stat(self.config.path)
-                stamp: tuple[float, int] | None = (stat.st_mtime, stat.st_size)
-            except OSError:
-                stamp = None
-            if stamp != self._stamp:
-                self.load()
+        await self._watch.stop()
 
     async def serve(self, request: Request, next: Handler) -> Reply:
         query = request.query

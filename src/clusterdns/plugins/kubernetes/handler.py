@@ -18,7 +18,6 @@ served while the source retries.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import time
@@ -47,6 +46,7 @@ from clusterdns.plugins.kubernetes.metrics import APIMetrics, observe_programmin
 from clusterdns.plugins.kubernetes.options import PODS_VERIFIED, KubernetesOptions
 from clusterdns.plugins.kubernetes.zone import ClusterZone
 from clusterdns.plugins.plugin import Handler, Plugin, Reply, Request
+from clusterdns.tasks import cancel_and_wait
 
 log = logging.getLogger("clusterdns.plugins.kubernetes")
 
@@ -165,10 +165,7 @@ class Kubernetes(Plugin):
         if self._api is not None:
             await self._api.stop()
             self._api = None  # it refers back to us: no cycle to outlive the server's gc.freeze
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         slicer = SHARED
         while self.store.drain(BATCH * 32):  # a reload lets the old state go in slices
             if slicer.due():

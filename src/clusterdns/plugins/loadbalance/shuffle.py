@@ -17,7 +17,9 @@ import dns.message
 import dns.rrset
 
 from clusterdns.dns.wire import (
+    HEADER,
     NOERROR,
+    RR,
     TYPE_A,
     TYPE_AAAA,
     TYPE_AXFR,
@@ -25,14 +27,19 @@ from clusterdns.dns.wire import (
     TYPE_IXFR,
     TYPE_OPT,
     WireError,
+    iter_records,
     skip_name,
 )
 
 TYPE_MX = 15
-_HEADER = struct.Struct(">HHHHHH")
-_RR_FIXED = struct.Struct(">HHIH")
 
-Record = tuple[int, int, int, bool]  # start, end, type, owner is a lone pointer
+Record = RR  # as iter_records gives it: [0] the owner's offset, [1] type, [6] end
+_TYPE, _END = 1, 6
+
+
+def _pointer_owner(record: Record) -> bool:
+    """The owner is a lone compression pointer: two bytes (no other name is that short)."""
+    return record[4] - record[0] == 6  # the TTL stands 4 bytes into the fixed fields
 
 
 def shuffle(wire: bytes, rng: random.Random) -> bytes | None:
@@ -44,7 +51,7 @@ def shuffle(wire: bytes, rng: random.Random) -> bytes | None:
 
 
 def _shuffle(wire: bytes, rng: random.Random) -> bytes | None:
-    _, flags, qdcount, ancount, nscount, arcount = _HEADER.unpack_from(wire)
+    _, flags, qdcount, ancount, nscount, arcount = HEADER.unpack_from(wire)
     if flags & 0xF != NOERROR or qdcount != 1:
         return None
     offset = skip_name(wire, 12)
@@ -52,17 +59,9 @@ def _shuffle(wire: bytes, rng: random.Random) -> bytes | None:
     if qtype in (TYPE_AXFR, TYPE_IXFR):
         return None
     offset += 4
-    sections: list[list[Record]] = []
-    for count in (ancount, nscount, arcount):
-        records = []
-        for _ in range(count):
-            start = offset
-            offset = skip_name(wire, offset)
-            pointer_owner = offset - start == 2 and wire[start] & 0xC0 == 0xC0
-            rtype, _, _, rdlength = _RR_FIXED.unpack_from(wire, offset)
-            offset += 10 + rdlength
-            records.append((start, offset, rtype, pointer_owner))
-        sections.append(records)
+    records = list(iter_records(wire, offset, ancount + nscount + arcount))
+    authority_end = ancount + nscount
+    sections = [records[:ancount], records[ancount:authority_end], records[authority_end:]]
     if not any(_needs_shuffle(records) for records in sections):
         return None
     if all(_fast(records) for records in sections):
@@ -71,7 +70,7 @@ def _shuffle(wire: bytes, rng: random.Random) -> bytes | None:
 
 
 def _addresses(records: list[Record]) -> list[Record]:
-    return [r for r in records if r[2] in (TYPE_A, TYPE_AAAA, TYPE_MX)]
+    return [r for r in records if r[_TYPE] in (TYPE_A, TYPE_AAAA, TYPE_MX)]
 
 
 def _rank(rtype: int) -> int:
@@ -84,32 +83,32 @@ def _rank(rtype: int) -> int:
 
 
 def _needs_shuffle(records: list[Record]) -> bool:
-    moving = [r for r in records if r[2] in (TYPE_A, TYPE_AAAA)]
-    mx = [r for r in records if r[2] == TYPE_MX]
+    moving = [r for r in records if r[_TYPE] in (TYPE_A, TYPE_AAAA)]
+    mx = [r for r in records if r[_TYPE] == TYPE_MX]
     if len(moving) > 1 or len(mx) > 1:
         return True
-    ranks = [_rank(r[2]) for r in records if r[2] != TYPE_OPT]
+    ranks = [_rank(r[_TYPE]) for r in records if r[_TYPE] != TYPE_OPT]
     return ranks != sorted(ranks)  # CoreDNS reorders a mixed section even with nothing to shuffle
 
 
 def _fast(records: list[Record]) -> bool:
     """Only same-type addresses with pointer owners (plus a trailing OPT), or nothing to move."""
-    body = [r for r in records if r[2] != TYPE_OPT]
-    if records and records[-1][2] != TYPE_OPT and len(body) != len(records):
+    body = [r for r in records if r[_TYPE] != TYPE_OPT]
+    if records and records[-1][_TYPE] != TYPE_OPT and len(body) != len(records):
         return False  # an OPT that is not last
     if not _needs_shuffle(body):
         return True
-    kinds = {r[2] for r in body}
-    return len(kinds) == 1 and kinds <= {TYPE_A, TYPE_AAAA} and all(r[3] for r in body)
+    kinds = {r[_TYPE] for r in body}
+    return len(kinds) == 1 and kinds <= {TYPE_A, TYPE_AAAA} and all(_pointer_owner(r) for r in body)
 
 
 def _fast_shuffle(wire: bytes, sections: list[list[Record]], rng: random.Random) -> bytes:
     out = bytearray(wire)
     for records in sections:
-        body = [r for r in records if r[2] != TYPE_OPT]
+        body = [r for r in records if r[_TYPE] != TYPE_OPT]
         if not _needs_shuffle(body):
             continue
-        chunks = [wire[r[0] : r[1]] for r in body]
+        chunks = [wire[r[0] : r[_END]] for r in body]
         rng.shuffle(chunks)
         position = body[0][0]
         for chunk in chunks:  # same-type addresses: every chunk has the same length

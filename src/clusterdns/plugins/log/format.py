@@ -19,6 +19,7 @@ from clusterdns.dns.wire import (
     AA,
     AD,
     CD,
+    HEADER,
     OPCODE_MASK,
     QR,
     RA,
@@ -29,6 +30,7 @@ from clusterdns.dns.wire import (
     TYPE_NS,
     TYPE_SOA,
     WireError,
+    iter_records,
     skip_name,
 )
 from clusterdns.plugins.plugin import Reply, Request
@@ -60,8 +62,6 @@ FLAG_ORDER = (
 TCP_BUFSIZE = 65535  # edns.Size: a TCP query may get the largest message
 MIN_BUFSIZE = 512  # edns.Size: smaller (or no) EDNS sizes count as 512
 
-_COUNTS = struct.Struct(">HHHH")
-_RR_FIXED = struct.Struct(">HHIH")
 
 Getter = Callable[[Request, Reply, float], str]
 """A placeholder's value from the request, the reply and the seconds the chain took."""
@@ -188,28 +188,22 @@ def _answer_count_and_authority(request: Request, reply: Reply) -> tuple[int, bo
     wire = reply.wire
     if wire is None or len(wire) < 12:
         return 0, False, 0
-    qdcount, ancount, nscount, _ = _COUNTS.unpack_from(wire, 4)
+    _, _, qdcount, ancount, nscount, _ = HEADER.unpack_from(wire)
     soa, ns = False, 0
     try:
         offset = 12
         for _ in range(qdcount):
             offset = skip_name(wire, offset) + 4
+        records = iter_records(wire, offset, ancount + nscount)
         for _ in range(ancount):
-            offset = _skip_record(wire, offset)
-        for _ in range(nscount):
-            rtype = _RR_FIXED.unpack_from(wire, skip_name(wire, offset))[0]
+            next(records)
+        for record in records:
+            rtype = record[1]
             soa = soa or rtype == TYPE_SOA
             ns += rtype == TYPE_NS
-            offset = _skip_record(wire, offset)
     except (WireError, struct.error):
         pass  # a reply we cannot walk: classify on what was read
     return ancount, soa, ns
-
-
-def _skip_record(wire: bytes, offset: int) -> int:
-    offset = skip_name(wire, offset)
-    rdlength: int = _RR_FIXED.unpack_from(wire, offset)[3]
-    return offset + 10 + rdlength
 
 
 # -- placeholders ------------------------------------------------------------------

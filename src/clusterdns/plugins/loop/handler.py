@@ -10,7 +10,6 @@ answer; two seconds after an answer the plugin turns itself off.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -20,6 +19,7 @@ from collections.abc import Callable
 
 from clusterdns.dns.wire import text_to_wire
 from clusterdns.plugins.plugin import DetachedHost, Handler, Host, Plugin, Reply, Request
+from clusterdns.tasks import cancel_and_wait
 
 log = logging.getLogger("clusterdns.plugins.loop")
 
@@ -96,10 +96,7 @@ class Loop(Plugin):
         self._task = asyncio.ensure_future(self._probe())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _probe(self) -> None:
         loop = asyncio.get_running_loop()

@@ -29,6 +29,7 @@ from clusterdns.errors import ConfigError
 from clusterdns.plugins.args import fail, no_block, parse_duration
 from clusterdns.plugins.plugin import Host, Plugin
 from clusterdns.plugins.reload.metrics import FAILED, VERSION_INFO
+from clusterdns.tasks import cancel_and_wait
 
 log = logging.getLogger("clusterdns.plugins.reload")
 
@@ -104,10 +105,8 @@ class Reload(Plugin):
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None and not self.reloading:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if not self.reloading:
+            await cancel_and_wait(task)
 
     async def _poll(self) -> None:
         while self._task is not None:

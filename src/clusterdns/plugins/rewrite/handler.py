@@ -98,14 +98,7 @@ class Rewrite(Plugin):
             rewritten = query
         if stop or not isinstance(rewritten, RewrittenQuery):
             rewritten = RewrittenQuery.of(rewritten, stop)
-        inner = Request(
-            rewritten,
-            request.transport,
-            request.client,
-            request.server,
-            request.zone,
-            request.received,
-        )
+        inner = request.with_query(rewritten)
         reply = await next(inner)
         memo_until = 0.0 if state.per_client else reply.memo_until
         if not changed and not responses:
@@ -225,9 +218,7 @@ async def _lookup(
         query = parse_query(message.to_wire())
     except (WireError, dns.exception.DNSException, ValueError):
         return None
-    sub = Request(
-        query, request.transport, request.client, request.server, request.zone, request.received
-    )
+    sub = request.with_query(query)
     reply = await next(sub)
     if reply.wire is None:
         return None

@@ -172,9 +172,7 @@ class TemplatePlugin(Plugin):
             except WireError:
                 continue
             # Asked as over TCP so the rest of the chain does not truncate the target's records.
-            sub = Request(
-                query, "tcp", request.client, request.server, request.zone, request.received
-            )
+            sub = request.with_query(query, transport="tcp")
             reply = await next(sub)
             memo_until = min(memo_until, reply.memo_until)
             if reply.wire is None:
