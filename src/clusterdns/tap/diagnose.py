@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clusterdns.dns.walks import WalkTracker
-from clusterdns.tap.message import Record
+from clusterdns.dnstap.message import Record
 
 MAX_PENDING = 100_000  # open queries remembered; beyond, the oldest is forgotten (counted)
 MAX_NAMES = 10_000  # names with latency samples; beyond, new names are not sampled

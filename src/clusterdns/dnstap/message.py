@@ -18,7 +18,7 @@ import dns.name
 import dns.rdatatype
 from google.protobuf.message import DecodeError
 
-from clusterdns.tap import dnstap_pb2
+from clusterdns.dnstap import dnstap_pb2
 
 #: the generated module is untyped (protobuf ships no stubs): use it as Any
 pb: Any = dnstap_pb2
