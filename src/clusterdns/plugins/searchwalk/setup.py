@@ -1,7 +1,7 @@
 """``searchwalk [ZONES...]``: count the queries clients send only because of their search list.
 
 A clusterdns extension (CoreDNS has no such plugin).  The server shows every
-reply of the block to this plugin (memo hits included); ``dns/walks.py``
+reply of the block to this plugin (memo hits included); ``resolver/walks.py``
 recognises each client's search walk (NXDOMAIN for ``X.<ns>.svc.<zone>``,
 ``X.svc.<zone>``, ``X.<zone>``, then ``X``) and the walks are counted per
 namespace.  The zones default to the *kubernetes* plugin's of the block, else
@@ -21,10 +21,10 @@ from prometheus_client.registry import REGISTRY
 
 from clusterdns.corefile.model import Directive
 from clusterdns.dns.names import normalize_zone
-from clusterdns.dns.walks import NXDOMAIN, WalkTracker
 from clusterdns.dns.wire import WireError, parse_query
 from clusterdns.plugins.args import no_block
 from clusterdns.plugins.plugin import Hit, Plugin, Seen, SetupContext
+from clusterdns.resolver.walks import NXDOMAIN, WalkTracker
 
 QUERIES = Counter(
     "clusterdns_search_expansion_queries_total",

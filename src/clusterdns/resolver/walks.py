@@ -1,5 +1,8 @@
 """Recognising a client's search-list walk from the queries it sends, without I/O or a clock.
 
+The server's view of what ``search.py`` does on the client: the *searchwalk* plugin and
+``clusterdns tap --diagnose`` both feed it replies.
+
 A pod with the kubelet's resolv.conf (``search <ns>.svc.<zone> svc.<zone> <zone>``,
 ``ndots:5``) that looks up ``X`` with fewer than 5 dots asks, for A and AAAA,
 
