@@ -8,8 +8,9 @@ import sys
 
 from rich.console import Console
 
-from clusterdns.bench.lab import RaceCounters, serve_relay
 from clusterdns.bench.queries import parse_server
+from clusterdns.conntrackrace.race import RaceCounters
+from clusterdns.conntrackrace.relay import serve_relay
 
 COMMAND = "lab"
 HELP = "relay DNS to a server, dropping the 2nd of two back-to-back UDP queries as the conntrack race does"
