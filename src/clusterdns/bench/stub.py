@@ -36,7 +36,7 @@ from typing import Any
 import dns.message
 import dns.rdatatype
 
-from clusterdns.bench.engine import LoadPlan, ProgressFn, StubPlan
+from clusterdns.bench.plan import LoadPlan, ProgressFn, StubPlan
 from clusterdns.bench.queries import search_candidates
 from clusterdns.bench.stats import RunStats
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import dns.rcode
 
-from clusterdns.bench.engine import LoadPlan, StubPlan, run_plan
+from clusterdns.bench.engine import run_plan
+from clusterdns.bench.plan import LoadPlan, StubPlan
 from clusterdns.dns.names import split_host_port
 from clusterdns.doctor.checks import BenchRun, Conntrack, Probe, is_loopback, libc_from_paths
 from clusterdns.errors import ClusterDNSError
