@@ -12,7 +12,7 @@ import multiprocessing
 import multiprocessing.sharedctypes
 import time
 
-from clusterdns.bench.pacing import FOREVER_NS, Flight, Link, Tally, drive
+from clusterdns.bench.pacing import FOREVER_NS, Flight, Link, LinkDown, Tally, drive
 from clusterdns.bench.plan import LoadPlan, ProgressFn
 from clusterdns.bench.stats import RunStats
 from clusterdns.bench.stub import run_stub
@@ -48,7 +48,10 @@ def _run(
     tally = Tally(stats, int(plan.limit_ms * 1e6) if plan.limit_ms > 0 else FOREVER_NS)
     flight = Flight()
     link: Link = link_type(plan, flight, tally)
-    return drive(plan, link, flight, progress)
+    try:
+        return drive(plan, link, flight, progress)
+    except LinkDown as down:
+        raise down.error from None
 
 
 def run_workers(plan: LoadPlan, workers: int, progress: ProgressFn | None = None) -> RunStats:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import random
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -35,10 +36,51 @@ FOREVER_NS = 1 << 62
 
 @dataclass(slots=True)
 class Flight:
-    """The queries in flight: send time by ID (in send order) and the template each ID carries."""
+    """The queries in flight (send time by ID, in send order; the template each ID carries),
+    and where the next query comes from: the next free ID, template and socket."""
 
     sent_at: dict[int, int] = field(default_factory=dict)
     template_of: list[int] = field(default_factory=lambda: [0] * ID_SPACE)
+    last_id: int = field(default_factory=lambda: random.randrange(ID_SPACE))
+    next_template: int = 0
+    next_turn: int = 0
+    sent: int = 0
+    bytes_out: int = 0
+
+    def send(self, room: int, link: Link) -> None:
+        """Send up to ``room`` queries over ``link``: templates in turn, sockets in turn."""
+        inflight, template_of = self.sent_at, self.template_of
+        wires, offset, senders = link.wires, link.id_offset, link.senders
+        nqueries, turns = len(wires), len(senders)
+        clock, pack_into = time.perf_counter_ns, struct.pack_into
+        qid, qi, turn = self.last_id, self.next_template, self.next_turn
+        sent = bytes_out = 0
+        while room > 0:
+            qid = (qid + 1) & 0xFFFF
+            if qid in inflight:
+                continue
+            wire = wires[qi]
+            pack_into("!H", wire, offset, qid)
+            try:
+                senders[turn](wire)
+            except OSError:
+                # A full socket buffer or an ICMP error queued on the socket: stop this burst.
+                link.tally.errors += 1
+                break
+            inflight[qid] = clock()
+            template_of[qid] = qi
+            bytes_out += len(wire) - offset
+            sent += 1
+            room -= 1
+            qi += 1
+            if qi == nqueries:
+                qi = 0
+            turn += 1
+            if turn == turns:
+                turn = 0
+        self.last_id, self.next_template, self.next_turn = qid, qi, turn
+        self.sent += sent
+        self.bytes_out += bytes_out
 
 
 @dataclass(slots=True)
@@ -113,18 +155,25 @@ class Link(Protocol):
 
     wires: list[bytearray]  # one per template, ready to send but for the ID
     id_offset: int  # where the DNS message starts in a wire (2 after TCP's length prefix)
-    turns: int  # sockets (connections) the queries go round
+    # One per socket (connection), taken in turn: sends a wire, or raises OSError when it
+    # could not go (counted; the burst stops).  UDP's are its sockets' own ``send``: no
+    # Python call per query.
+    senders: list[Callable[[bytearray], object]]
     tally: Tally
-
-    def send(self, turn: int, wire: bytearray, qid: int) -> bool:
-        """Put ``wire`` on socket ``turn``; False when it could not go (stop this burst)."""
-        ...
 
     def receive(self, wait: float) -> None:
         """Wait at most ``wait`` seconds for replies, match them, count them in the tally."""
         ...
 
     def close(self) -> None: ...
+
+
+class LinkDown(Exception):
+    """The link cannot go on (a TCP reconnect failed); ``error`` is re-raised as it was."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def wait_for_start(plan: LoadPlan) -> int:
@@ -137,26 +186,20 @@ def wait_for_start(plan: LoadPlan) -> int:
     return time.perf_counter_ns()
 
 
-def drive(  # one loop, kept in one piece for speed (see the module docstring)
+def drive(
     plan: LoadPlan, link: Link, flight: Flight, progress: ProgressFn | None = None
 ) -> RunStats:
     """Run the plan's load over ``link`` until sent and drained; the link is closed after."""
     tally = link.tally
     stats = tally.stats
     clock = time.perf_counter_ns
-    pack_into = struct.pack_into
     inflight = flight.sent_at
-    template_of = flight.template_of
-    wires, offset, send, turns = link.wires, link.id_offset, link.send, link.turns
-    nqueries = len(wires)
     concurrency = min(plan.concurrency, ID_SPACE - 1)
     count, qps = plan.count, plan.qps
     timeout_ns = int(plan.timeout * 1e9)
     interval_ns = stats.interval_ns
     tick_ns = max(1_000_000, min(interval_ns, timeout_ns // 10))
-    qid = random.randrange(ID_SPACE)
-    qi = turn = 0
-    sent = bytes_out = timeouts = 0
+    timeouts = 0
 
     t0 = wait_for_start(plan)
     stop_at = t0 + int(plan.duration * 1e9) if plan.duration > 0 else FOREVER_NS
@@ -169,38 +212,21 @@ def drive(  # one loop, kept in one piece for speed (see the module docstring)
         while True:
             now = clock()
             wait = (next_tick - now) / 1e9
-            if sending and (now >= stop_at or (count and sent >= count)):
+            if sending and (now >= stop_at or (count and flight.sent >= count)):
                 sending = False
                 send_end = now
                 drain_until = now + timeout_ns
             if sending:
                 room = concurrency - len(inflight)
-                if count and count - sent < room:
-                    room = count - sent
+                if count and count - flight.sent < room:
+                    room = count - flight.sent
                 if qps:
-                    allowed = int((now - t0) * qps / 1e9) + 1 - sent
+                    allowed = int((now - t0) * qps / 1e9) + 1 - flight.sent
                     if allowed < room:
                         room = allowed
                         wait = min(wait, 1 / qps)
-                while room > 0:
-                    qid = (qid + 1) & 0xFFFF
-                    if qid in inflight:
-                        continue
-                    wire = wires[qi]
-                    pack_into("!H", wire, offset, qid)
-                    if not send(turn, wire, qid):
-                        break
-                    inflight[qid] = clock()
-                    template_of[qid] = qi
-                    bytes_out += len(wire) - offset
-                    sent += 1
-                    room -= 1
-                    qi += 1
-                    if qi == nqueries:
-                        qi = 0
-                    turn += 1
-                    if turn == turns:
-                        turn = 0
+                if room > 0:
+                    flight.send(room, link)
             if not sending and (not inflight or now >= drain_until):
                 break
             if now >= next_tick:
@@ -212,7 +238,7 @@ def drive(  # one loop, kept in one piece for speed (see the module docstring)
                 tally.flush(interval)
                 next_tick = now + tick_ns
                 if progress is not None and now >= next_report:
-                    progress(sent, tally.completed + timeouts)
+                    progress(flight.sent, tally.completed + timeouts)
                     next_report = now + interval_ns
                 continue
             link.receive(max(wait, 0.0))
@@ -221,12 +247,12 @@ def drive(  # one loop, kept in one piece for speed (see the module docstring)
         link.close()
     tally.flush((end - t0) // interval_ns)
     tally.finish()
-    stats.sent = stats.packets = sent
-    stats.bytes_sent = bytes_out
+    stats.sent = stats.packets = flight.sent
+    stats.bytes_sent = flight.bytes_out
     stats.timeouts = timeouts + len(inflight)  # never answered before the drain deadline: lost
     stats.elapsed_ns = max(tally.last_done, send_end if not sending else end) - t0
     if progress is not None:
-        progress(sent, stats.completed + stats.timeouts)
+        progress(flight.sent, stats.completed + stats.timeouts)
     return stats
 
 

@@ -7,8 +7,9 @@ import select
 import socket
 import struct
 import time
+from collections.abc import Callable
 
-from clusterdns.bench.pacing import Flight, Tally
+from clusterdns.bench.pacing import Flight, LinkDown, Tally
 from clusterdns.bench.plan import LoadPlan
 
 _READABLE = select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP
@@ -29,7 +30,7 @@ class TcpLink:
         self.poller = select.epoll()
         self.conns: dict[int, _TcpConn] = {}
         self.order = [self._connect() for _ in range(plan.socket_count)]
-        self.turns = len(self.order)
+        self.senders = [self._sender(turn) for turn in range(len(self.order))]
 
     def _connect(self) -> _TcpConn:
         sock = socket.create_connection(self.server, timeout=self.timeout)
@@ -40,13 +41,18 @@ class TcpLink:
         self.poller.register(sock.fileno(), select.EPOLLIN)
         return conn
 
-    def send(self, turn: int, wire: bytearray, qid: int) -> bool:
-        conn = self.order[turn]
-        if conn.closed:
-            conn = self.order[turn] = self._connect()
-        conn.write(bytes(wire), self.poller)
-        conn.pending.add(qid)
-        return True
+    def _sender(self, turn: int) -> Callable[[bytearray], object]:
+        def send(wire: bytearray) -> None:
+            conn = self.order[turn]
+            if conn.closed:
+                try:
+                    conn = self.order[turn] = self._connect()
+                except OSError as exc:
+                    raise LinkDown(exc) from exc
+            conn.write(bytes(wire), self.poller)
+            conn.pending.add(wire[2] << 8 | wire[3])
+
+        return send
 
     def receive(self, wait: float) -> None:
         inflight = self.flight.sent_at

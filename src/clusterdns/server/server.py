@@ -175,7 +175,15 @@ class Server:
         self._check_directives(block)
         ordered = sorted(block.directives, key=lambda d: registry.position(d.name))
         planned = PlannedBlock(
-            zones, port, ("",), (), _no_next, True, tuple(placed), block.file, block.line
+            zones=zones,
+            port=port,
+            hosts=("",),
+            plugins=(),
+            handler=_no_next,
+            memo_safe=True,
+            addresses=tuple(placed),
+            file=block.file,
+            line=block.line,
         )
 
         def meter() -> None:
@@ -300,12 +308,12 @@ class Server:
                     for zone, port in block.addresses:
                         wanted.setdefault((host, port), []).append(
                             Block(
-                                zone,
-                                block.handler,
-                                block.memo_safe,
-                                block.stacktrace,
-                                taps,
-                                any_class,
+                                zone=zone,
+                                handler=block.handler,
+                                memo_safe=block.memo_safe,
+                                stacktrace=block.stacktrace,
+                                taps=taps,
+                                any_class=any_class,
                             )
                         )
             opened: list[tuple[str, int]] = []
