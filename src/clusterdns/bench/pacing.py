@@ -146,7 +146,11 @@ class Tally:
         stats.over_limit, stats.bytes_received = self.over, self.bytes_in
         stats.latency.total = 0
         stats.latency.add_moments(
-            self.completed, self.lat_min, self.lat_max, self.lat_sum, self.lat_sumsq
+            total=self.completed,
+            minimum=self.lat_min,
+            maximum=self.lat_max,
+            total_sum=self.lat_sum,
+            sumsq=self.lat_sumsq,
         )
 
 

@@ -217,14 +217,14 @@ def build(
 ) -> bytes:
     """One serialized ``Dnstap`` frame payload (an ``Encoder`` for a single message)."""
     return Encoder(identity, version, extra).encode(
-        kind,
-        protocol,
-        query_address,
-        response_address,
-        query_ns,
-        response_ns,
-        query_message,
-        response_message,
+        kind=kind,
+        protocol=protocol,
+        query_address=query_address,
+        response_address=response_address,
+        query_ns=query_ns,
+        response_ns=response_ns,
+        query_message=query_message,
+        response_message=response_message,
     )
 
 

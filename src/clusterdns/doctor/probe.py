@@ -110,7 +110,14 @@ def resolve(target: Target, name: str, timeout: float, allow_remote: bool) -> Pr
     exchanges = [e for e in client(transmission) if e.qtype == "A"]
     last = exchanges[-1]
     rcode = None if last.rcode is None else dns.rcode.to_text(dns.rcode.Rcode(last.rcode))
-    return Probe(target.label, target.address, name, rcode, last.answers, last.error)
+    return Probe(
+        target=target.label,
+        server=target.address,
+        name=name,
+        rcode=rcode,
+        answers=last.answers,
+        error=last.error,
+    )
 
 
 BENCH_MODES = ("parallel", "reopen", "tcp")

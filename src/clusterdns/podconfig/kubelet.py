@@ -320,7 +320,14 @@ def pod_dns(pod: PodDNSSpec, kubelet: Kubelet, *, validate_spec: bool = True) ->
         options = merge_options(options, pod.dns_config.options)
     servers = fit_nameservers(servers, warnings)
     searches = fit_searches(searches, warnings)
-    return PodDNS(pod, kind, tuple(servers), tuple(searches), tuple(options), tuple(warnings))
+    return PodDNS(
+        pod=pod,
+        policy_applied=kind,
+        nameservers=tuple(servers),
+        searches=tuple(searches),
+        options=tuple(options),
+        warnings=tuple(warnings),
+    )
 
 
 def _loopback_for(node_ip: str) -> str:

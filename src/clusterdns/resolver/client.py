@@ -159,20 +159,25 @@ class Client:
             del pending[reply.id]
             index, _ = entry
             results[index] = self._from_reply(
-                questions[index], t, "udp", port, reply, self.clock() - started
+                question=questions[index],
+                t=t,
+                transport="udp",
+                port=port,
+                reply=reply,
+                elapsed=self.clock() - started,
             )
         final: list[Exchange] = []
         for question, result in zip(questions, results, strict=True):
             if result is None:
                 error = "refused" if refused else "timeout"
                 result = Exchange(
-                    question.name,
-                    question.qtype,
-                    t.nameserver,
-                    self.label,
-                    "udp",
-                    port,
-                    None,
+                    name=question.name,
+                    qtype=question.qtype,
+                    nameserver=t.nameserver,
+                    server=self.label,
+                    transport="udp",
+                    source_port=port,
+                    rcode=None,
                     error=error,
                     elapsed=self.clock() - started,
                 )
@@ -191,14 +196,14 @@ class Client:
         elapsed: float,
     ) -> Exchange:
         return Exchange(
-            question.name,
-            question.qtype,
-            t.nameserver,
-            self.label,
-            transport,
-            port,
-            reply.rcode(),
-            _answers_of(reply, question.qtype),
+            name=question.name,
+            qtype=question.qtype,
+            nameserver=t.nameserver,
+            server=self.label,
+            transport=transport,
+            source_port=port,
+            rcode=reply.rcode(),
+            answers=_answers_of(reply, question.qtype),
             truncated=bool(reply.flags & dns.flags.TC),
             elapsed=elapsed,
         )
@@ -210,12 +215,33 @@ class Client:
             reply = dns.query.tcp(query, self.address[0], timeout=t.timeout, port=self.address[1])
         except ConnectionRefusedError:
             return Exchange(
-                question.name, question.qtype, t.nameserver, self.label, "tcp", None, None,
-                error="refused", elapsed=self.clock() - started,
-            )  # fmt: skip
+                name=question.name,
+                qtype=question.qtype,
+                nameserver=t.nameserver,
+                server=self.label,
+                transport="tcp",
+                source_port=None,
+                rcode=None,
+                error="refused",
+                elapsed=self.clock() - started,
+            )
         except (dns.exception.Timeout, OSError):
             return Exchange(
-                question.name, question.qtype, t.nameserver, self.label, "tcp", None, None,
-                error="timeout", elapsed=self.clock() - started,
-            )  # fmt: skip
-        return self._from_reply(question, t, "tcp", None, reply, self.clock() - started)
+                name=question.name,
+                qtype=question.qtype,
+                nameserver=t.nameserver,
+                server=self.label,
+                transport="tcp",
+                source_port=None,
+                rcode=None,
+                error="timeout",
+                elapsed=self.clock() - started,
+            )
+        return self._from_reply(
+            question=question,
+            t=t,
+            transport="tcp",
+            port=None,
+            reply=reply,
+            elapsed=self.clock() - started,
+        )

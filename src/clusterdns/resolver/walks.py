@@ -172,10 +172,22 @@ class WalkTracker:
             if walk is None:
                 continue
             if walk.done:
-                return [Walk(client, walk.namespace or namespace, x, 1, 0)]
+                return [
+                    Walk(
+                        client=client,
+                        namespace=walk.namespace or namespace,
+                        name=x,
+                        queries=1,
+                        wasted=0,
+                    )
+                ]
             walk.done = True
             ns = walk.namespace or namespace
-            return [Walk(client, ns, x, walk.wasted + 1, walk.wasted)]
+            return [
+                Walk(
+                    client=client, namespace=ns, name=x, queries=walk.wasted + 1, wasted=walk.wasted
+                )
+            ]
         return []
 
     def _expire(self, walks: OrderedDict[str, _Open], now: float) -> None:
