@@ -170,16 +170,8 @@ class Client:
         for question, result in zip(questions, results, strict=True):
             if result is None:
                 error = "refused" if refused else "timeout"
-                result = Exchange(
-                    name=question.name,
-                    qtype=question.qtype,
-                    nameserver=t.nameserver,
-                    server=self.label,
-                    transport="udp",
-                    source_port=port,
-                    rcode=None,
-                    error=error,
-                    elapsed=self.clock() - started,
+                result = self._failed(
+                    question, t, transport="udp", port=port, error=error, started=started
                 )
             final.append(result)
             if result.truncated:
@@ -208,34 +200,41 @@ class Client:
             elapsed=elapsed,
         )
 
+    def _failed(
+        self,
+        question: Question,
+        t: Transmission,
+        *,
+        transport: str,
+        port: int | None,
+        error: str,
+        started: float,
+    ) -> Exchange:
+        """An exchange that got no reply: ``error`` is "timeout" or "refused"."""
+        return Exchange(
+            name=question.name,
+            qtype=question.qtype,
+            nameserver=t.nameserver,
+            server=self.label,
+            transport=transport,
+            source_port=port,
+            rcode=None,
+            error=error,
+            elapsed=self.clock() - started,
+        )
+
     def _tcp(self, question: Question, t: Transmission, _why: str) -> Exchange:
         query = _make_query(question, t.edns)
         started = self.clock()
         try:
             reply = dns.query.tcp(query, self.address[0], timeout=t.timeout, port=self.address[1])
         except ConnectionRefusedError:
-            return Exchange(
-                name=question.name,
-                qtype=question.qtype,
-                nameserver=t.nameserver,
-                server=self.label,
-                transport="tcp",
-                source_port=None,
-                rcode=None,
-                error="refused",
-                elapsed=self.clock() - started,
+            return self._failed(
+                question, t, transport="tcp", port=None, error="refused", started=started
             )
         except (dns.exception.Timeout, OSError):
-            return Exchange(
-                name=question.name,
-                qtype=question.qtype,
-                nameserver=t.nameserver,
-                server=self.label,
-                transport="tcp",
-                source_port=None,
-                rcode=None,
-                error="timeout",
-                elapsed=self.clock() - started,
+            return self._failed(
+                question, t, transport="tcp", port=None, error="timeout", started=started
             )
         return self._from_reply(
             question=question,

@@ -492,28 +492,25 @@ def _family(host: str) -> socket.AddressFamily:
 
 
 def _udp_socket(host: str, port: int) -> socket.socket:
-    family = _family(host)
-    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock = socket.socket(_family(host), socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    try:
-        sock.bind((host or ("::" if family == socket.AF_INET6 else "0.0.0.0"), port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(f"cannot listen on {host or '*'}:{port}/udp: {exc.strerror}") from exc
-    sock.setblocking(False)
-    return sock
+    return _bind(sock, host, port, "udp")
 
 
 def _tcp_socket(host: str, port: int) -> socket.socket:
-    family = _family(host)
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(_family(host), socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    return _bind(sock, host, port, "tcp")
+
+
+def _bind(sock: socket.socket, host: str, port: int, proto: str) -> socket.socket:
+    """Bind a new listening socket, non-blocking; a failure names the address to fix."""
     try:
-        sock.bind((host or ("::" if family == socket.AF_INET6 else "0.0.0.0"), port))
+        sock.bind((host or ("::" if sock.family == socket.AF_INET6 else "0.0.0.0"), port))
     except OSError as exc:
         sock.close()
-        raise ConfigError(f"cannot listen on {host or '*'}:{port}/tcp: {exc.strerror}") from exc
+        raise ConfigError(f"cannot listen on {host or '*'}:{port}/{proto}: {exc.strerror}") from exc
     sock.setblocking(False)
     return sock
