@@ -17,8 +17,8 @@ from typing import Any
 import dns.message
 import pytest
 
-from clusterdns.bench.lab import LossyRelay
 from clusterdns.cli import main
+from clusterdns.conntrackrace.relay import LossyRelay
 from tests.support import relayutil
 
 DNSMASQ = "/usr/sbin/dnsmasq"

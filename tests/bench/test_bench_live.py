@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from clusterdns.bench.engine import LoadPlan, run_workers
+from clusterdns.bench.engine import run_workers
+from clusterdns.bench.plan import LoadPlan
 from clusterdns.bench.queries import QuerySpec, build_template
 
 LATENCY_KEYS = {"min", "mean", "p50", "p90", "p99", "p99.9", "max", "stddev"}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from clusterdns.resolver.resolvconf import Libc, effective, parse, render
+from clusterdns.podconfig.kubelet import render_resolv_conf
+from clusterdns.resolver.resolvconf import Libc, effective, parse
 from clusterdns.resolver.search import (
     NOERROR,
     NXDOMAIN,
@@ -132,4 +133,5 @@ def test_musl_skips_a_search_line_too_long_for_its_buffer() -> None:
 
 def test_parse_render_round_trip() -> None:
     text = "search a.example b.example\nnameserver 10.0.0.1\nnameserver 10.0.0.2\noptions ndots:2 edns0\n"
-    assert render(parse(text)) == text
+    conf = parse(text)
+    assert render_resolv_conf(conf.search, conf.nameservers, conf.options) == text

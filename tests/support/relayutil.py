@@ -1,4 +1,4 @@
-"""The lab's LossyRelay on its own event loop in a thread, so a blocking client can use it."""
+"""The conntrack-race relay's LossyRelay on its own event loop in a thread, so a blocking client can use it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from clusterdns.bench.lab import LossyRelay
+from clusterdns.conntrackrace.relay import LossyRelay
 
 
 @contextlib.contextmanager

@@ -6,8 +6,8 @@ import asyncio
 import threading
 from typing import Any
 
-from clusterdns.tap.framestream import Data
-from clusterdns.tap.message import Record, parse
+from clusterdns.dnstap.framestream import Data
+from clusterdns.dnstap.message import Record, parse
 
 
 class ThreadCollector:

@@ -12,10 +12,9 @@ from typing import Any
 
 import pytest
 
-from clusterdns.plugins.dnstap.frames import EXCHANGE, FrameWriter
-from clusterdns.tap import dnstap_pb2
-from clusterdns.tap.framestream import Decoder
-from clusterdns.tap.message import (
+from clusterdns.dnstap import dnstap_pb2
+from clusterdns.dnstap.framestream import Decoder
+from clusterdns.dnstap.message import (
     CLIENT_QUERY,
     CLIENT_RESPONSE,
     FORWARDER_QUERY,
@@ -25,6 +24,7 @@ from clusterdns.tap.message import (
     address_bytes,
     parse,
 )
+from clusterdns.plugins.dnstap.frames import EXCHANGE, FrameWriter
 
 pb: Any = dnstap_pb2
 

@@ -13,10 +13,9 @@ import dns.rcode
 import pytest
 
 from clusterdns.cli import main
-from clusterdns.tap import framestream
-from clusterdns.tap.diagnose import Diagnosis
-from clusterdns.tap.framestream import Control, Data, Decoder, FrameError
-from clusterdns.tap.message import (
+from clusterdns.dnstap import framestream
+from clusterdns.dnstap.framestream import Control, Data, Decoder, FrameError
+from clusterdns.dnstap.message import (
     CLIENT_QUERY,
     CLIENT_RESPONSE,
     FORWARDER_QUERY,
@@ -24,6 +23,7 @@ from clusterdns.tap.message import (
     build,
     parse,
 )
+from clusterdns.tap.diagnose import Diagnosis
 from clusterdns.tap.stream import FileWriter, read_file
 
 SECOND = 1_000_000_000

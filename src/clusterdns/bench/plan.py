@@ -1,10 +1,11 @@
-"""From command-line choices to a LoadPlan, checking them with messages that say what to do."""
+"""A load run as a value (``LoadPlan``), and how command-line choices become one, checked with
+messages that say what to do."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from clusterdns.bench.engine import LoadPlan, StubPlan
 from clusterdns.bench.queries import (
     BenchInputError,
     QuerySpec,
@@ -16,6 +17,66 @@ from clusterdns.bench.queries import (
     read_resolv_conf,
     validate_name,
 )
+
+ProgressFn = Callable[[int, int], None]
+"""Called about every interval with (queries sent, queries answered or timed out) so far."""
+
+
+@dataclass(frozen=True, slots=True)
+class StubPlan:
+    """How ``--resolver`` mode looks names up, as an application's libc would."""
+
+    names: tuple[str, ...]
+    search: tuple[str, ...] = ()
+    ndots: int = 1
+    attempts: int = 2
+    reopen: bool = False  # single-request-reopen: AAAA from a new socket (new source port)
+    single_request: bool = False  # single-request: A, wait for it, then AAAA
+
+
+@dataclass(frozen=True, slots=True)
+class LoadPlan:
+    """One load run: where, what, how hard, for how long."""
+
+    server: tuple[str, int]
+    templates: tuple[QueryTemplate, ...] = ()
+    concurrency: int = 100
+    duration: float = 10.0  # seconds of sending; 0 means until ``count``
+    count: int = 0  # queries (lookups in resolver mode) at most; 0 means no limit
+    qps: float = 0.0  # 0 means as fast as the concurrency allows
+    timeout: float = 5.0
+    limit_ms: float = 0.0  # latencies >= this are counted as over the limit; 0 disables
+    tcp: bool = False
+    sockets: int = 0  # 0 means min(concurrency, 4)
+    interval: float = 0.1  # timeline resolution in seconds
+    stub: StubPlan | None = None
+    start_ns: int = field(default=0, compare=False)  # common start (perf_counter_ns) for workers
+
+    def share(self, index: int, workers: int) -> LoadPlan:
+        """This worker's part of the plan: concurrency, count and rate split as evenly as possible."""
+
+        def split(total: int) -> int:
+            return total // workers + (1 if index < total % workers else 0)
+
+        return LoadPlan(
+            server=self.server,
+            templates=self.templates,
+            concurrency=max(1, split(self.concurrency)),
+            duration=self.duration,
+            count=split(self.count) if self.count else 0,
+            qps=self.qps / workers,
+            timeout=self.timeout,
+            limit_ms=self.limit_ms,
+            tcp=self.tcp,
+            sockets=self.sockets,
+            interval=self.interval,
+            stub=self.stub,
+            start_ns=self.start_ns,
+        )
+
+    @property
+    def socket_count(self) -> int:
+        return max(1, min(self.sockets or 4, self.concurrency))
 
 
 @dataclass(frozen=True, slots=True)

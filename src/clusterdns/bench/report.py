@@ -11,7 +11,8 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from clusterdns.bench.engine import LoadPlan, run_workers
+from clusterdns.bench.engine import run_workers
+from clusterdns.bench.plan import LoadPlan
 from clusterdns.bench.stats import RELATIVE_ERROR, RunStats
 
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99.9", 99.9))

@@ -85,7 +85,9 @@ class Histogram:
 
     def record(self, value: int) -> None:
         self.counts[bucket_index(value)] += 1
-        self.add_moments(1, value, value, value, value * value)
+        self.add_moments(
+            total=1, minimum=value, maximum=value, total_sum=value, sumsq=value * value
+        )
 
     def add_moments(
         self, total: int, minimum: int, maximum: int, total_sum: int, sumsq: int
@@ -105,7 +107,13 @@ class Histogram:
         for i, n in enumerate(other.counts):
             if n:
                 self.counts[i] += n
-        self.add_moments(other.total, other.minimum, other.maximum, other.sum, other.sumsq)
+        self.add_moments(
+            total=other.total,
+            minimum=other.minimum,
+            maximum=other.maximum,
+            total_sum=other.sum,
+            sumsq=other.sumsq,
+        )
 
     def percentile(self, percent: float) -> int:
         """Nearest-rank percentile in ns, within RELATIVE_ERROR of the exact value; 0 when empty."""

@@ -36,7 +36,7 @@ from typing import Any
 import dns.message
 import dns.rdatatype
 
-from clusterdns.bench.engine import LoadPlan, ProgressFn, StubPlan
+from clusterdns.bench.plan import LoadPlan, ProgressFn, StubPlan
 from clusterdns.bench.queries import search_candidates
 from clusterdns.bench.stats import RunStats
 
@@ -114,7 +114,9 @@ class _Exchanger:
         try:
             sock.connect(self.server)
             for types in rounds:
-                tries, sent = await self._round(loop, sock, name, types, replies)
+                tries, sent = await self._round(
+                    loop=loop, sock=sock, name=name, types=types, replies=replies
+                )
                 retries += tries
                 packets += sent
         finally:
@@ -272,7 +274,13 @@ async def _run(plan: LoadPlan, progress: ProgressFn | None) -> RunStats:
             started = time.perf_counter_ns()
             result = await lookup(exchanger, name, stub)
             done = time.perf_counter_ns()
-            _account(stats, result, done - started, limit_ns, (done - t0) // stats.interval_ns)
+            _account(
+                stats=stats,
+                result=result,
+                lat=done - started,
+                limit_ns=limit_ns,
+                interval=(done - t0) // stats.interval_ns,
+            )
 
     async def report() -> None:
         while progress is not None:

@@ -8,8 +8,9 @@ import sys
 
 from rich.console import Console
 
-from clusterdns.bench.lab import RaceCounters, serve_relay
 from clusterdns.bench.queries import parse_server
+from clusterdns.conntrackrace.race import RaceCounters
+from clusterdns.conntrackrace.relay import serve_relay
 
 DESCRIPTION = """\
 Listen on 127.0.0.1:PORT (UDP and TCP) and relay to --upstream.  Over UDP, a

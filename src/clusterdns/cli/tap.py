@@ -11,10 +11,10 @@ import sys
 import time
 from typing import BinaryIO, TextIO
 
+from clusterdns.dnstap.framestream import Data, FrameError
+from clusterdns.dnstap.message import MessageError, Record, parse
 from clusterdns.errors import ClusterDNSError
 from clusterdns.tap.diagnose import Diagnosis, render_text
-from clusterdns.tap.framestream import Data, FrameError
-from clusterdns.tap.message import MessageError, Record, parse
 from clusterdns.tap.render import quiet, to_json
 from clusterdns.tap.stream import Collector, FileWriter, read_file
 

@@ -56,10 +56,12 @@ def check_policy(conf: ResolvConf, domain: str) -> Finding:
     """Name the dnsPolicy this resolv.conf looks like."""
     if not conf.nameservers:
         return Finding(
-            "dns-policy", Severity.ERROR, "resolv.conf has no nameserver line",
-            "every lookup falls back to 127.0.0.1:53",
-            "give the pod dnsPolicy ClusterFirst, or dnsConfig.nameservers with dnsPolicy None",
-        )  # fmt: skip
+            check="dns-policy",
+            severity=Severity.ERROR,
+            title="resolv.conf has no nameserver line",
+            evidence="every lookup falls back to 127.0.0.1:53",
+            fix="give the pod dnsPolicy ClusterFirst, or dnsConfig.nameservers with dnsPolicy None",
+        )
     search = conf.search
     ndots = conf.option("ndots")
     evidence = f"search {' '.join(search) or '(none)'}; ndots {ndots or '1 (default)'}"
@@ -70,16 +72,19 @@ def check_policy(conf: ResolvConf, domain: str) -> Finding:
         return Finding("dns-policy", Severity.INFO, title, evidence)
     if any(is_subdomain(absolute(s), absolute(domain)) for s in search):
         return Finding(
-            "dns-policy", Severity.INFO, "None/custom: a search list with the cluster domain",
+            "dns-policy",
+            Severity.INFO,
+            "None/custom: a search list with the cluster domain",
             evidence,
-        )  # fmt: skip
+        )
     return Finding(
-        "dns-policy", Severity.INFO,
-        f"Default-like (the node's resolver): no {domain} search, short service names fail",
-        evidence,
-        "use ClusterFirst for pods that talk to services, or name services in full "
+        check="dns-policy",
+        severity=Severity.INFO,
+        title=f"Default-like (the node's resolver): no {domain} search, short service names fail",
+        evidence=evidence,
+        fix="use ClusterFirst for pods that talk to services, or name services in full "
         f"(web.shop.svc.{domain}.)",
-    )  # fmt: skip
+    )
 
 
 def queries_per_lookup(eff: Effective, dots: int = 2) -> int:
@@ -102,12 +107,13 @@ def check_amplification(eff: Effective) -> Finding:
             "search-amplification", Severity.OK, "search/ndots amplification is low", evidence
         )
     return Finding(
-        "search-amplification", Severity.WARN,
-        f"every external name walks {len(eff.search)} search domains first ({sent}x queries)",
-        evidence,
-        "write external names as FQDNs with a trailing dot (api.example.com.); set "
+        check="search-amplification",
+        severity=Severity.WARN,
+        title=f"every external name walks {len(eff.search)} search domains first ({sent}x queries)",
+        evidence=evidence,
+        fix="write external names as FQDNs with a trailing dot (api.example.com.); set "
         f"{NDOTS_SNIPPET}; enable autopath in CoreDNS; a node cache absorbs the NXDOMAINs",
-    )  # fmt: skip
+    )
 
 
 def check_send_options(eff: Effective, libc_source: str) -> Finding:
@@ -120,12 +126,13 @@ def check_send_options(eff: Effective, libc_source: str) -> Finding:
             f"; options musl ignores: {' '.join(ignored)}" if ignored else ""
         )
         return Finding(
-            "send-options", Severity.WARN if ignored else Severity.INFO,
-            "musl sends A and AAAA in parallel from one socket and has no option to change it",
-            evidence,
-            "run a node-local DNS cache (it talks TCP upstream), or build on a glibc image; "
+            check="send-options",
+            severity=Severity.WARN if ignored else Severity.INFO,
+            title="musl sends A and AAAA in parallel from one socket and has no option to change it",
+            evidence=evidence,
+            fix="run a node-local DNS cache (it talks TCP upstream), or build on a glibc image; "
             "cut the query count with FQDNs and a lower ndots",
-        )  # fmt: skip
+        )
     evidence = f"libc: glibc ({libc_source})"
     if eff.use_vc or eff.single_request or eff.single_request_reopen:
         chosen = (
@@ -133,13 +140,16 @@ def check_send_options(eff: Effective, libc_source: str) -> Finding:
             if eff.use_vc
             else ("single-request" if eff.single_request else "single-request-reopen")
         )
-        return Finding("send-options", Severity.OK, f"options {chosen}: no shared-socket race",
-                       evidence)  # fmt: skip
+        return Finding(
+            "send-options", Severity.OK, f"options {chosen}: no shared-socket race", evidence
+        )
     return Finding(
-        "send-options", Severity.INFO,
-        "glibc sends A and AAAA in parallel from one socket (exposed to the conntrack race)",
-        evidence, f"add {REOPEN_SNIPPET} (or options single-request-reopen in resolv.conf)",
-    )  # fmt: skip
+        check="send-options",
+        severity=Severity.INFO,
+        title="glibc sends A and AAAA in parallel from one socket (exposed to the conntrack race)",
+        evidence=evidence,
+        fix=f"add {REOPEN_SNIPPET} (or options single-request-reopen in resolv.conf)",
+    )
 
 
 # --- probes -----------------------------------------------------------------------------
@@ -163,9 +173,11 @@ def check_probe(probe: Probe) -> Finding:
     where = f"{probe.target} ({probe.server})" if probe.server else probe.target
     if not probe.probed:
         return Finding(
-            check, Severity.INFO, f"{where}: not probed (--probe-remote to allow)",
+            check,
+            Severity.INFO,
+            f"{where}: not probed (--probe-remote to allow)",
             f"{probe.error or 'not on loopback'}",
-        )  # fmt: skip
+        )
     if probe.rcode == "NOERROR" and probe.answers:
         return Finding(check, Severity.OK, f"{where}: {probe.name} -> {' '.join(probe.answers)}")
     result = probe.error or probe.rcode or "no reply"
@@ -178,7 +190,13 @@ def check_probe(probe: Probe) -> Finding:
         else "the server answers but not for this name: check the cluster domain and the "
         "kubernetes plugin's zones"
     )
-    return Finding(check, Severity.ERROR, f"{where}: {probe.name} failed: {result}", "", fix)
+    return Finding(
+        check=check,
+        severity=Severity.ERROR,
+        title=f"{where}: {probe.name} failed: {result}",
+        evidence="",
+        fix=fix,
+    )
 
 
 # --- bench ------------------------------------------------------------------------------
@@ -238,19 +256,21 @@ def check_bench(runs: Sequence[BenchRun], eff: Effective, timeout: float) -> Fin
             "a kernel with the conntrack clash fixes (5.0+) resolves most of the clashes",
         ]
         return Finding(
-            check, Severity.ERROR,
-            "conntrack insert race: parallel A/AAAA from one socket lose packets; "
+            check=check,
+            severity=Severity.ERROR,
+            title="conntrack insert race: parallel A/AAAA from one socket lose packets; "
             f"apps stall {stall:g} s ({eff.libc.value} timeout:{eff.timeout} attempts:{eff.attempts})",
-            evidence + "; few or none with reopen/TCP",
-            "; ".join(fixes),
-        )  # fmt: skip
+            evidence=evidence + "; few or none with reopen/TCP",
+            fix="; ".join(fixes),
+        )
     return Finding(
-        check, Severity.ERROR,
-        f"the server loses queries in every mode: apps stall {stall:g} s per lost packet",
-        evidence,
-        "the DNS pods are overloaded or the path drops packets: run more replicas (one per "
+        check=check,
+        severity=Severity.ERROR,
+        title=f"the server loses queries in every mode: apps stall {stall:g} s per lost packet",
+        evidence=evidence,
+        fix="the DNS pods are overloaded or the path drops packets: run more replicas (one per "
         "8 nodes, under one CPU each), check CPU limits, add a node-local DNS cache",
-    )  # fmt: skip
+    )
 
 
 # --- conntrack --------------------------------------------------------------------------
@@ -285,34 +305,46 @@ def parse_conntrack_stat(text: str) -> dict[str, int]:
 def check_conntrack_race(ct: Conntrack) -> Finding:
     check = "conntrack-insert"
     if ct.insert_failed is None:
-        return Finding(check, Severity.INFO, "conntrack statistics not readable here",
-                       "/proc/net/stat/nf_conntrack is missing (not on a node, or no netfilter)")  # fmt: skip
+        return Finding(
+            check,
+            Severity.INFO,
+            "conntrack statistics not readable here",
+            "/proc/net/stat/nf_conntrack is missing (not on a node, or no netfilter)",
+        )
     evidence = f"insert_failed {ct.insert_failed}, drop {ct.drop or 0} (summed over CPUs)"
     if ct.insert_failed == 0:
         return Finding(check, Severity.OK, "no conntrack insert failures", evidence)
     return Finding(
-        check, Severity.WARN, "conntrack insert failures: packets of new UDP flows were dropped",
-        evidence,
-        f"the A/AAAA race: {REOPEN_SNIPPET} for glibc, a node-local DNS cache for musl; "
+        check=check,
+        severity=Severity.WARN,
+        title="conntrack insert failures: packets of new UDP flows were dropped",
+        evidence=evidence,
+        fix=f"the A/AAAA race: {REOPEN_SNIPPET} for glibc, a node-local DNS cache for musl; "
         "watch the counter grow while the bench runs",
-    )  # fmt: skip
+    )
 
 
 def check_conntrack_table(ct: Conntrack) -> Finding:
     check = "conntrack-table"
     if ct.count is None or not ct.maximum:
-        return Finding(check, Severity.INFO, "conntrack table size not readable here",
-                       "/proc/sys/net/netfilter/nf_conntrack_count/_max missing")  # fmt: skip
+        return Finding(
+            check,
+            Severity.INFO,
+            "conntrack table size not readable here",
+            "/proc/sys/net/netfilter/nf_conntrack_count/_max missing",
+        )
     used = ct.count / ct.maximum
     evidence = f"nf_conntrack_count {ct.count} of nf_conntrack_max {ct.maximum} ({used:.0%})"
     if used < 0.75:
         return Finding(check, Severity.OK, "conntrack table has room", evidence)
     return Finding(
-        check, Severity.ERROR if used >= 0.95 else Severity.WARN,
-        "conntrack table nearly full: new flows (every DNS query's) get dropped", evidence,
-        "raise net.netfilter.nf_conntrack_max, shorten nf_conntrack_udp_timeout, use long-lived "
+        check=check,
+        severity=Severity.ERROR if used >= 0.95 else Severity.WARN,
+        title="conntrack table nearly full: new flows (every DNS query's) get dropped",
+        evidence=evidence,
+        fix="raise net.netfilter.nf_conntrack_max, shorten nf_conntrack_udp_timeout, use long-lived "
         "connections; a node-local DNS cache (NOTRACK) keeps DNS out of the table",
-    )  # fmt: skip
+    )
 
 
 # --- libc -------------------------------------------------------------------------------
@@ -351,26 +383,39 @@ def check_forward_loop(blocks: Sequence[ServerBlock], host: ResolvConf | None) -
             if d.name != "forward" or "/etc/resolv.conf" not in d.args[1:]:
                 continue
             if host is None:
-                out.append(Finding(
-                    check, Severity.INFO, f"{_where(d)}: forward to /etc/resolv.conf",
-                    "the node's resolv.conf was not given (--host-resolv-conf)",
-                    "make sure the node's resolv.conf names a real upstream, not 127.0.0.x",
-                ))  # fmt: skip
+                out.append(
+                    Finding(
+                        check=check,
+                        severity=Severity.INFO,
+                        title=f"{_where(d)}: forward to /etc/resolv.conf",
+                        evidence="the node's resolv.conf was not given (--host-resolv-conf)",
+                        fix="make sure the node's resolv.conf names a real upstream, not 127.0.0.x",
+                    )
+                )
                 continue
             local = [ns for ns in host.nameservers if is_loopback(ns)]
             if local:
-                out.append(Finding(
-                    check, Severity.ERROR,
-                    f"{_where(d)}: forward . /etc/resolv.conf loops to a local stub",
-                    f"the host resolv.conf names {', '.join(local)} (systemd-resolved or "
-                    "the DNS pod itself): queries come back to this server",
-                    "point the kubelet and CoreDNS at the real upstream "
-                    "(--resolv-conf=/run/systemd/resolve/resolv.conf) or forward to explicit "
-                    "upstream addresses; keep the loop plugin on",
-                ))  # fmt: skip
+                out.append(
+                    Finding(
+                        check=check,
+                        severity=Severity.ERROR,
+                        title=f"{_where(d)}: forward . /etc/resolv.conf loops to a local stub",
+                        evidence=f"the host resolv.conf names {', '.join(local)} (systemd-resolved or "
+                        "the DNS pod itself): queries come back to this server",
+                        fix="point the kubelet and CoreDNS at the real upstream "
+                        "(--resolv-conf=/run/systemd/resolve/resolv.conf) or forward to explicit "
+                        "upstream addresses; keep the loop plugin on",
+                    )
+                )
             else:
-                out.append(Finding(check, Severity.OK, f"{_where(d)}: forward upstreams are remote",
-                                   f"host nameservers: {', '.join(host.nameservers)}"))  # fmt: skip
+                out.append(
+                    Finding(
+                        check,
+                        Severity.OK,
+                        f"{_where(d)}: forward upstreams are remote",
+                        f"host nameservers: {', '.join(host.nameservers)}",
+                    )
+                )
     return out
 
 
@@ -425,19 +470,28 @@ def check_forward_to_self(blocks: Sequence[ServerBlock]) -> list[Finding]:
                 for (bport, ips), other in listening:
                     mine = ip in ips if ips else ipaddress.ip_address(ip).is_loopback
                     if port == bport and mine:
-                        out.append(Finding(
-                            check, Severity.ERROR,
-                            f"{_where(d)}: forward to {to} sends queries back to this server",
-                            f"the block at {_where(other)} listens on {ip}:{port}"
-                            + (" (bind)" if ips else " (every address)"),
-                            "forward to the real upstream: for node-local-dns, the kube-dns-upstream "
-                            "service's ClusterIP (leave __PILLAR__CLUSTER__DNS__ to node-cache), "
-                            "and bind the kube-dns IP only in iptables mode",
-                        ))  # fmt: skip
+                        out.append(
+                            Finding(
+                                check=check,
+                                severity=Severity.ERROR,
+                                title=f"{_where(d)}: forward to {to} sends queries back to this server",
+                                evidence=f"the block at {_where(other)} listens on {ip}:{port}"
+                                + (" (bind)" if ips else " (every address)"),
+                                fix="forward to the real upstream: for node-local-dns, the kube-dns-upstream "
+                                "service's ClusterIP (leave __PILLAR__CLUSTER__DNS__ to node-cache), "
+                                "and bind the kube-dns IP only in iptables mode",
+                            )
+                        )
                         break
     if targets and not out:
-        out.append(Finding(check, Severity.OK, "forward upstreams are not this server",
-                           f"{targets} upstream address(es) checked against the bound addresses"))  # fmt: skip
+        out.append(
+            Finding(
+                check,
+                Severity.OK,
+                "forward upstreams are not this server",
+                f"{targets} upstream address(es) checked against the bound addresses",
+            )
+        )
     return out
 
 
@@ -466,17 +520,21 @@ def check_cache_ttl(blocks: Sequence[ServerBlock]) -> list[Finding]:
             f"{held} s (floor {config.success_min_ttl}, cap {config.success_ttl}; {_where(cache)})"
         )
         if held > options.ttl:
-            out.append(Finding(
-                check, Severity.WARN,
-                f"{_where(cache)}: cache holds cluster answers {held} s, over the kubernetes ttl "
-                f"{options.ttl} s: endpoint changes are served stale",
-                evidence,
-                f"lower the cache floor for the cluster zone (success 9984 {config.success_ttl} "
-                f"{options.ttl}), or raise the kubernetes ttl to what you accept",
-            ))  # fmt: skip
+            out.append(
+                Finding(
+                    check=check,
+                    severity=Severity.WARN,
+                    title=f"{_where(cache)}: cache holds cluster answers {held} s, over the kubernetes ttl "
+                    f"{options.ttl} s: endpoint changes are served stale",
+                    evidence=evidence,
+                    fix=f"lower the cache floor for the cluster zone (success 9984 {config.success_ttl} "
+                    f"{options.ttl}), or raise the kubernetes ttl to what you accept",
+                )
+            )
         else:
-            out.append(Finding(check, Severity.OK, "cache does not outlive the kubernetes ttl",
-                               evidence))  # fmt: skip
+            out.append(
+                Finding(check, Severity.OK, "cache does not outlive the kubernetes ttl", evidence)
+            )
     return out
 
 
@@ -504,11 +562,22 @@ def check_plugins_present(blocks: Sequence[ServerBlock]) -> list[Finding]:
         elif name == "loop" and not forwards:
             out.append(Finding(check, Severity.OK, "loop not needed: nothing is forwarded"))
         else:
-            out.append(Finding(check, severity, f"the Corefile has no {name}", why,
-                               f"add '{name}' to the server block of the cluster zone"))  # fmt: skip
+            out.append(
+                Finding(
+                    check=check,
+                    severity=severity,
+                    title=f"the Corefile has no {name}",
+                    evidence=why,
+                    fix=f"add '{name}' to the server block of the cluster zone",
+                )
+            )
     return out
 
 
 def check_corefile(blocks: Sequence[ServerBlock], host: ResolvConf | None) -> list[Finding]:
-    return [*check_forward_loop(blocks, host), *check_forward_to_self(blocks),
-            *check_cache_ttl(blocks), *check_plugins_present(blocks)]  # fmt: skip
+    return [
+        *check_forward_loop(blocks, host),
+        *check_forward_to_self(blocks),
+        *check_cache_ttl(blocks),
+        *check_plugins_present(blocks),
+    ]

@@ -111,6 +111,10 @@ def diagnose(options: DoctorOptions) -> Report:
 
         findings.extend(check_search_waste(fetch(options.metrics), options.metrics))
     return Report(
-        options.resolv_conf, f"{libc.value} ({libc_source})", domain, tuple(findings),
-        tuple(probes), tuple(runs),
-    )  # fmt: skip
+        resolv_conf=options.resolv_conf,
+        libc=f"{libc.value} ({libc_source})",
+        domain=domain,
+        findings=tuple(findings),
+        probes=tuple(probes),
+        bench=tuple(runs),
+    )

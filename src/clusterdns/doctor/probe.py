@@ -14,7 +14,8 @@ from pathlib import Path
 
 import dns.rcode
 
-from clusterdns.bench.engine import LoadPlan, StubPlan, run_plan
+from clusterdns.bench.engine import run_plan
+from clusterdns.bench.plan import LoadPlan, StubPlan
 from clusterdns.dns.names import split_host_port
 from clusterdns.doctor.checks import BenchRun, Conntrack, Probe, is_loopback, libc_from_paths
 from clusterdns.errors import ClusterDNSError
@@ -109,7 +110,14 @@ def resolve(target: Target, name: str, timeout: float, allow_remote: bool) -> Pr
     exchanges = [e for e in client(transmission) if e.qtype == "A"]
     last = exchanges[-1]
     rcode = None if last.rcode is None else dns.rcode.to_text(dns.rcode.Rcode(last.rcode))
-    return Probe(target.label, target.address, name, rcode, last.answers, last.error)
+    return Probe(
+        target=target.label,
+        server=target.address,
+        name=name,
+        rcode=rcode,
+        answers=last.answers,
+        error=last.error,
+    )
 
 
 BENCH_MODES = ("parallel", "reopen", "tcp")

@@ -55,11 +55,11 @@ def check_search_waste(text: str, url: str = "") -> list[Finding]:
     if not queries and not wasted:
         return [
             Finding(
-                CHECK,
-                Severity.INFO,
-                "no search-walk counts in the metrics",
-                f"{url or 'the scrape'} has no clusterdns_search_expansion_* samples",
-                "add `searchwalk` to the server block (next to `kubernetes ... { pods verified }`)",
+                check=CHECK,
+                severity=Severity.INFO,
+                title="no search-walk counts in the metrics",
+                evidence=f"{url or 'the scrape'} has no clusterdns_search_expansion_* samples",
+                fix="add `searchwalk` to the server block (next to `kubernetes ... { pods verified }`)",
             )
         ]
     findings: list[Finding] = []
@@ -84,21 +84,21 @@ def check_search_waste(text: str, url: str = "") -> list[Finding]:
         )
         findings.append(
             Finding(
-                CHECK,
-                Severity.WARN if share >= WARN_SHARE else Severity.INFO,
-                f"namespace {namespace}: {lost:.0f} queries wasted by the search list",
-                evidence,
-                fix,
+                check=CHECK,
+                severity=Severity.WARN if share >= WARN_SHARE else Severity.INFO,
+                title=f"namespace {namespace}: {lost:.0f} queries wasted by the search list",
+                evidence=evidence,
+                fix=fix,
             )
         )
     if top:
         findings.append(
             Finding(
-                CHECK,
-                Severity.INFO,
-                "names that waste most on the search list",
-                "; ".join(f"{name} ({ns}): {value:.0f}" for ns, name, value in top[:TOP]),
-                "ask these names fully qualified (trailing dot) or lower ndots for their pods",
+                check=CHECK,
+                severity=Severity.INFO,
+                title="names that waste most on the search list",
+                evidence="; ".join(f"{name} ({ns}): {value:.0f}" for ns, name, value in top[:TOP]),
+                fix="ask these names fully qualified (trailing dot) or lower ndots for their pods",
             )
         )
     return findings or [

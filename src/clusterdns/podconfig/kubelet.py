@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from clusterdns.podconfig.manifest import DNSOption, PodDNSConfig, PodDNSSpec
@@ -83,18 +84,30 @@ class PodDNS:
 
     def to_text(self) -> str:
         """The file as the container runtime writes it: search, nameserver lines, options."""
-        lines = []
-        if self.searches:
-            lines.append("search " + " ".join(self.searches))
-        lines.extend(f"nameserver {ns}" for ns in self.nameservers)
-        if self.options:
-            lines.append("options " + " ".join(_option_text(o) for o in self.options))
-        return "\n".join(lines) + "\n"
+        return render_resolv_conf(self.searches, self.nameservers, self.options)
+
+
+def render_resolv_conf(
+    searches: Sequence[str],
+    nameservers: Sequence[str],
+    options: Sequence[tuple[str, str | None]],
+) -> str:
+    """resolv.conf text in the order the container runtime writes it: search, nameserver, options.
+
+    An option is ``(name, value)``; None is a bare flag.  A node option is written as the
+    node's file has it (``ndots:`` stays ``ndots:``); mergeDNSOptions has already turned
+    an empty value into a bare name.
+    """
+    lines = []
+    if searches:
+        lines.append("search " + " ".join(searches))
+    lines.extend(f"nameserver {ns}" for ns in nameservers)
+    if options:
+        lines.append("options " + " ".join(_option_text(o) for o in options))
+    return "\n".join(lines) + "\n"
 
 
 def _option_text(option: tuple[str, str | None]) -> str:
-    # A node option is written as the node's file has it ("ndots:" stays "ndots:");
-    # mergeDNSOptions has already turned an empty value into a bare name.
     name, value = option
     return name if value is None else f"{name}:{value}"
 
@@ -307,7 +320,14 @@ def pod_dns(pod: PodDNSSpec, kubelet: Kubelet, *, validate_spec: bool = True) ->
         options = merge_options(options, pod.dns_config.options)
     servers = fit_nameservers(servers, warnings)
     searches = fit_searches(searches, warnings)
-    return PodDNS(pod, kind, tuple(servers), tuple(searches), tuple(options), tuple(warnings))
+    return PodDNS(
+        pod=pod,
+        policy_applied=kind,
+        nameservers=tuple(servers),
+        searches=tuple(searches),
+        options=tuple(options),
+        warnings=tuple(warnings),
+    )
 
 
 def _loopback_for(node_ip: str) -> str:

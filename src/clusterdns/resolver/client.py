@@ -159,22 +159,19 @@ class Client:
             del pending[reply.id]
             index, _ = entry
             results[index] = self._from_reply(
-                questions[index], t, "udp", port, reply, self.clock() - started
+                question=questions[index],
+                t=t,
+                transport="udp",
+                port=port,
+                reply=reply,
+                elapsed=self.clock() - started,
             )
         final: list[Exchange] = []
         for question, result in zip(questions, results, strict=True):
             if result is None:
                 error = "refused" if refused else "timeout"
-                result = Exchange(
-                    question.name,
-                    question.qtype,
-                    t.nameserver,
-                    self.label,
-                    "udp",
-                    port,
-                    None,
-                    error=error,
-                    elapsed=self.clock() - started,
+                result = self._failed(
+                    question, t, transport="udp", port=port, error=error, started=started
                 )
             final.append(result)
             if result.truncated:
@@ -191,16 +188,39 @@ class Client:
         elapsed: float,
     ) -> Exchange:
         return Exchange(
-            question.name,
-            question.qtype,
-            t.nameserver,
-            self.label,
-            transport,
-            port,
-            reply.rcode(),
-            _answers_of(reply, question.qtype),
+            name=question.name,
+            qtype=question.qtype,
+            nameserver=t.nameserver,
+            server=self.label,
+            transport=transport,
+            source_port=port,
+            rcode=reply.rcode(),
+            answers=_answers_of(reply, question.qtype),
             truncated=bool(reply.flags & dns.flags.TC),
             elapsed=elapsed,
+        )
+
+    def _failed(
+        self,
+        question: Question,
+        t: Transmission,
+        *,
+        transport: str,
+        port: int | None,
+        error: str,
+        started: float,
+    ) -> Exchange:
+        """An exchange that got no reply: ``error`` is "timeout" or "refused"."""
+        return Exchange(
+            name=question.name,
+            qtype=question.qtype,
+            nameserver=t.nameserver,
+            server=self.label,
+            transport=transport,
+            source_port=port,
+            rcode=None,
+            error=error,
+            elapsed=self.clock() - started,
         )
 
     def _tcp(self, question: Question, t: Transmission, _why: str) -> Exchange:
@@ -209,13 +229,18 @@ class Client:
         try:
             reply = dns.query.tcp(query, self.address[0], timeout=t.timeout, port=self.address[1])
         except ConnectionRefusedError:
-            return Exchange(
-                question.name, question.qtype, t.nameserver, self.label, "tcp", None, None,
-                error="refused", elapsed=self.clock() - started,
-            )  # fmt: skip
+            return self._failed(
+                question, t, transport="tcp", port=None, error="refused", started=started
+            )
         except (dns.exception.Timeout, OSError):
-            return Exchange(
-                question.name, question.qtype, t.nameserver, self.label, "tcp", None, None,
-                error="timeout", elapsed=self.clock() - started,
-            )  # fmt: skip
-        return self._from_reply(question, t, "tcp", None, reply, self.clock() - started)
+            return self._failed(
+                question, t, transport="tcp", port=None, error="timeout", started=started
+            )
+        return self._from_reply(
+            question=question,
+            t=t,
+            transport="tcp",
+            port=None,
+            reply=reply,
+            elapsed=self.clock() - started,
+        )

@@ -86,7 +86,15 @@ def plan(name: str, conf: ResolvConf, libc: Libc, family: Family = Family.UNSPEC
     eff = effective(conf, libc)
     walk = SearchWalk(name, eff, family)
     steps = tuple(NameStep(c, None, "") for c in walk.plan)
-    explanation = Explanation(name, libc, eff, send_mode(eff), steps, walk.plan[-1], True)
+    explanation = Explanation(
+        name=name,
+        libc=libc,
+        eff=eff,
+        mode=send_mode(eff),
+        steps=steps,
+        found=walk.plan[-1],
+        dry_run=True,
+    )
     return _with_advice(explanation)
 
 
@@ -107,11 +115,25 @@ def explain(
     steps: list[NameStep] = []
     started = clock()
     while (candidate := walk.current()) is not None:
-        exchanges, answers = _ask(candidate, walk.types, eff, mode, send, rotate_start)
+        exchanges, answers = _ask(
+            candidate=candidate,
+            types=walk.types,
+            eff=eff,
+            mode=mode,
+            send=send,
+            rotate_start=rotate_start,
+        )
         step = walk.feed(answers)
         steps.append(NameStep(candidate, step.verdict, step.reason, tuple(exchanges)))
     explanation = Explanation(
-        name, libc, eff, mode, tuple(steps), walk.found, False, clock() - started
+        name=name,
+        libc=libc,
+        eff=eff,
+        mode=mode,
+        steps=tuple(steps),
+        found=walk.found,
+        dry_run=False,
+        elapsed=clock() - started,
     )
     return _with_advice(explanation)
 
@@ -132,7 +154,11 @@ def _ask(
     for attempt in schedule(eff, rotate_start):
         for index in attempt.servers:
             transmission = Transmission(
-                tuple(pending), eff.nameservers[index], attempt.timeout, mode, eff.edns0
+                questions=tuple(pending),
+                nameserver=eff.nameservers[index],
+                timeout=attempt.timeout,
+                mode=mode,
+                edns=eff.edns0,
             )
             for exchange in send(transmission):
                 record.append(exchange)
@@ -145,7 +171,10 @@ def _ask(
         pending = [q for q in pending if q.qtype not in accepted]
         if not pending or refused:
             break
-    return record, [_answer(t, accepted, last, refused, eff.libc) for t in types]
+    return record, [
+        _answer(qtype=t, accepted=accepted, last=last, refused=refused, libc=eff.libc)
+        for t in types
+    ]
 
 
 def _answer(
@@ -163,15 +192,15 @@ def _answer(
 def _with_advice(explanation: Explanation) -> Explanation:
     advice = tuple(_advise(explanation))
     return Explanation(
-        explanation.name,
-        explanation.libc,
-        explanation.eff,
-        explanation.mode,
-        explanation.steps,
-        explanation.found,
-        explanation.dry_run,
-        explanation.elapsed,
-        advice,
+        name=explanation.name,
+        libc=explanation.libc,
+        eff=explanation.eff,
+        mode=explanation.mode,
+        steps=explanation.steps,
+        found=explanation.found,
+        dry_run=explanation.dry_run,
+        elapsed=explanation.elapsed,
+        advice=advice,
     )
 
 

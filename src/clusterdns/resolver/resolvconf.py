@@ -1,4 +1,6 @@
-"""resolv.conf as the stub resolvers read it: parse, render, and the options each libc honours.
+"""resolv.conf as the stub resolvers read it: parse, and the options each libc honours.
+
+(Writing one is the kubelet's job: ``podconfig.kubelet.render_resolv_conf``.)
 
 Sources (read for facts): man 5 resolv.conf; glibc resolv/res_init.c (MAXNS 3,
 RES_MAXNDOTS 15, RES_MAXRETRANS 30, RES_MAXRETRY 5, "domain" and "search" override each
@@ -72,22 +74,6 @@ def parse(text: str) -> ResolvConf:
 def _parse_option(arg: str) -> tuple[str, str | None]:
     name, sep, value = arg.partition(":")
     return (name, value if sep else None)
-
-
-def render(conf: ResolvConf) -> str:
-    """resolv.conf text in the order the container runtime writes it: search, nameserver, options."""
-    lines = []
-    if conf.search:
-        lines.append("search " + " ".join(conf.search))
-    lines.extend(f"nameserver {ns}" for ns in conf.nameservers)
-    if conf.options:
-        lines.append("options " + " ".join(_render_option(o) for o in conf.options))
-    return "\n".join(lines) + "\n" if lines else ""
-
-
-def _render_option(option: tuple[str, str | None]) -> str:
-    name, value = option
-    return name if value is None else f"{name}:{value}"
 
 
 # Options each libc acts on.  Anything else in the file is ignored by that libc.

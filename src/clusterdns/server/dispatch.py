@@ -14,6 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from clusterdns.dns.codes import rcode_label
 from clusterdns.dns.hexdump import hexdump
@@ -23,6 +24,7 @@ from clusterdns.dns.wire import (
     CLASS_IN,
     REFUSED,
     SERVFAIL,
+    Query,
     WireError,
     parse_query,
 )
@@ -95,6 +97,15 @@ class Memo:
         self.entries.clear()
 
 
+class Arrival(NamedTuple):
+    """A query's bytes, and where and when it came in: what every count of its reply needs."""
+
+    data: bytes
+    client: tuple[str, int]
+    transport: str
+    received: float
+
+
 TapHit = Callable[[Hit, str, str], None]
 
 
@@ -132,6 +143,7 @@ class Dispatcher:
     def tap_memo(
         self,
         entry: MemoEntry,
+        *,
         data: bytes,
         wire: bytes,
         client: tuple[str, int],
@@ -185,11 +197,13 @@ class Dispatcher:
         self,
         data: bytes,
         client: tuple[str, int],
+        *,
         transport: str,
         received: float,
         local: str = "",
     ) -> bytes | None:
         """Answer one query that missed the memo; None means drop it."""
+        arrival = Arrival(data, client, transport, received)
         try:
             query = parse_query(data)
         except WireError as exc:
@@ -200,25 +214,35 @@ class Dispatcher:
                 return None
             question = exc.query.question if exc.query is not None else b""
             wire = reject_reply(data, exc.rcode, question)
-            self._count(exc.query, "", transport, client, exc.rcode, "", data, wire, received)
+            self._count(arrival, wire, exc.rcode, query=exc.query)
             return wire
         if query.qclass != CLASS_IN and not self.any_class:
-            wire = error_reply(query, data, REFUSED)
-            self._count(query, "", transport, client, REFUSED, "", data, wire, received)
-            return wire
+            return self._error_answer(arrival, query, REFUSED)
         if query.edns and query.edns_version > 0:
-            wire = error_reply(query, data, BADVERS)  # RFC 6891 6.1.3
-            self._count(query, "", transport, client, BADVERS, "", data, wire, received)
-            return wire
+            return self._error_answer(arrival, query, BADVERS)  # RFC 6891 6.1.3
         block = self.route(query.name) if query.qtype != TYPE_DS else self.route_ds(query.name)
         if block is None:
-            wire = error_reply(query, data, REFUSED)
-            self._count(query, "", transport, client, REFUSED, "", data, wire, received)
-            return wire
-        request = Request(query, transport, client, self.server, block.zone, received, local)
+            return self._error_answer(arrival, query, REFUSED)
+        request = Request(
+            query=query,
+            transport=transport,
+            client=client,
+            server=self.server,
+            zone=block.zone,
+            received=received,
+            local=local,
+        )
         seen = None
         if block.taps:
-            seen = Seen(data, client, transport, local, received, self.server, block.zone)
+            seen = Seen(
+                data=data,
+                client=client,
+                transport=transport,
+                local=local,
+                received=received,
+                server=self.server,
+                zone=block.zone,
+            )
             for tap in block.taps:
                 try:
                     tap.tap_query(seen)
@@ -240,7 +264,7 @@ class Dispatcher:
             reply = Reply.unanswered(SERVFAIL)
         wire = reply.wire if reply.wire is not None else error_reply(query, data, reply.rcode)
         labels = self._count(
-            query, block.zone, transport, client, reply.rcode, reply.plugin, data, wire, received
+            arrival, wire, reply.rcode, query=query, zone=block.zone, plugin=reply.plugin
         )
         if seen is not None:
             for tap in block.taps:
@@ -251,34 +275,46 @@ class Dispatcher:
         if reply.memo_until > received and block.memo_safe and reply.wire is not None:
             memo = self.udp_memo if transport == "udp" else self.tcp_memo
             guard = reply.guard or UNGUARDED
-            memo.put(data[2:], wire[2:], self.stats.cell(labels), reply.memo_until, labels, guard)
+            memo.put(
+                key=data[2:],
+                tail=wire[2:],
+                cell=self.stats.cell(labels),
+                until=reply.memo_until,
+                labels=labels,
+                guard=guard,
+            )
+        return wire
+
+    def _error_answer(self, arrival: Arrival, query: Query, rcode: int) -> bytes:
+        """The server's own answer ``rcode`` to a query no chain saw, counted."""
+        wire = error_reply(query, arrival.data, rcode)
+        self._count(arrival, wire, rcode, query=query)
         return wire
 
     def _count(
         self,
-        query: object,
-        zone: str,
-        transport: str,
-        client: tuple[str, int],
-        rcode: int,
-        plugin: str,
-        data: bytes,
+        arrival: Arrival,
         wire: bytes,
-        received: float,
+        rcode: int,
+        *,
+        query: Query | None,
+        zone: str = "",
+        plugin: str = "",
     ) -> CellKey:
-        qtype = getattr(query, "qtype", 0)
+        """Count one reply in the stats; no zone means no server block took the query."""
+        qtype = query.qtype if query is not None else 0
         labels = CellKey(
-            self.server,
-            zone or DROPPED_ZONE,
-            transport,
-            "2" if ":" in client[0] else "1",
-            type_label(qtype),
-            bool(getattr(query, "do", False)),
-            rcode_label(rcode),
-            plugin,
-            len(data),
-            len(wire),
-            0,
+            server=self.server,
+            zone=zone or DROPPED_ZONE,
+            proto=arrival.transport,
+            family="2" if ":" in arrival.client[0] else "1",
+            qtype=type_label(qtype),
+            do=query.do if query is not None else False,
+            rcode=rcode_label(rcode),
+            plugin=plugin,
+            request_size=len(arrival.data),
+            response_size=len(wire),
+            bucket=0,
         )
-        self.stats.observe(labels, time.perf_counter() - received)
+        self.stats.observe(labels, time.perf_counter() - arrival.received)
         return labels

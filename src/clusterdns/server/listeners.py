@@ -48,7 +48,16 @@ class UDPListener(asyncio.DatagramProtocol):
             self.transport.sendto(reply, addr)  # type: ignore[union-attr]
             sent = perf_counter()
             if self.dispatcher.tapped:
-                self.dispatcher.tap_memo(entry, data, reply, addr, "udp", self.local, start, sent)
+                self.dispatcher.tap_memo(
+                    entry,
+                    data=data,
+                    wire=reply,
+                    client=addr,
+                    transport="udp",
+                    local=self.local,
+                    received=start,
+                    sent=sent,
+                )
             spent = sent - start
             if spent < FAST:
                 cell = entry[1]
@@ -67,7 +76,9 @@ class UDPListener(asyncio.DatagramProtocol):
 
     async def _answer(self, data: bytes, addr: tuple[str, int], start: float) -> None:
         try:
-            wire = await self.dispatcher.resolve(data, addr, "udp", start, self.local)
+            wire = await self.dispatcher.resolve(
+                data, addr, transport="udp", received=start, local=self.local
+            )
             if wire is not None and self.transport is not None:
                 self.transport.sendto(wire, addr)
         finally:
@@ -157,7 +168,14 @@ class TCPConnection(asyncio.Protocol):
             sent = perf_counter()
             if self.dispatcher.tapped:
                 self.dispatcher.tap_memo(
-                    entry, message, reply, self.peer, "tcp", self.local, start, sent
+                    entry,
+                    data=message,
+                    wire=reply,
+                    client=self.peer,
+                    transport="tcp",
+                    local=self.local,
+                    received=start,
+                    sent=sent,
                 )
             self.dispatcher.stats.observe(entry[3], sent - start)
             return
@@ -171,7 +189,9 @@ class TCPConnection(asyncio.Protocol):
 
     async def _answer(self, message: bytes, start: float) -> None:
         try:
-            wire = await self.dispatcher.resolve(message, self.peer, "tcp", start, self.local)
+            wire = await self.dispatcher.resolve(
+                message, self.peer, transport="tcp", received=start, local=self.local
+            )
             if wire is None:
                 # RFC 7766 6.2.4: on garbage we may close the connection.
                 if self.transport is not None:

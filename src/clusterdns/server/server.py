@@ -186,7 +186,15 @@ class Server:
         self._check_directives(block)
         ordered = sorted(block.directives, key=lambda d: registry.position(d.name))
         planned = PlannedBlock(
-            zones, port, ("",), (), _no_next, True, tuple(placed), block.file, block.line
+            zones=zones,
+            port=port,
+            hosts=("",),
+            plugins=(),
+            handler=_no_next,
+            memo_safe=True,
+            addresses=tuple(placed),
+            file=block.file,
+            line=block.line,
         )
 
         def meter() -> None:
@@ -304,12 +312,12 @@ class Server:
                     for zone, port in block.addresses:
                         wanted.setdefault((host, port), []).append(
                             Block(
-                                zone,
-                                block.handler,
-                                block.memo_safe,
-                                block.stacktrace,
-                                taps,
-                                any_class,
+                                zone=zone,
+                                handler=block.handler,
+                                memo_safe=block.memo_safe,
+                                stacktrace=block.stacktrace,
+                                taps=taps,
+                                any_class=any_class,
                             )
                         )
             opened: list[tuple[str, int]] = []
@@ -544,32 +552,27 @@ def _family(host: str) -> socket.AddressFamily:
 
 
 def _udp_socket(host: str, port: int) -> socket.socket:
-    family = _family(host)
-    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock = socket.socket(_family(host), socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    try:
-        sock.bind((host or ("::" if family == socket.AF_INET6 else "0.0.0.0"), port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(
-            f"cannot listen on {host or '*'}:{port}/udp: {exc.strerror}{_bind_hint(exc)}"
-        ) from exc
-    sock.setblocking(False)
-    return sock
+    return _bind(sock, host, port, "udp")
 
 
 def _tcp_socket(host: str, port: int) -> socket.socket:
-    family = _family(host)
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(_family(host), socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    return _bind(sock, host, port, "tcp")
+
+
+def _bind(sock: socket.socket, host: str, port: int, proto: str) -> socket.socket:
+    """Bind a new listening socket, non-blocking; a failure names the address to fix."""
     try:
-        sock.bind((host or ("::" if family == socket.AF_INET6 else "0.0.0.0"), port))
+        sock.bind((host or ("::" if sock.family == socket.AF_INET6 else "0.0.0.0"), port))
     except OSError as exc:
         sock.close()
         raise ConfigError(
-            f"cannot listen on {host or '*'}:{port}/tcp: {exc.strerror}{_bind_hint(exc)}"
+            f"cannot listen on {host or '*'}:{port}/{proto}: {exc.strerror}{_bind_hint(exc)}"
         ) from exc
     sock.setblocking(False)
     return sock

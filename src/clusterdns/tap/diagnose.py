@@ -5,7 +5,7 @@
 * a CLIENT_QUERY with no CLIENT_RESPONSE: the client got no answer from us;
 * the slowest names by latency percentile (client query -> client response);
 * the clients that ask most;
-* the search-walk waste (``dns/walks.py``): queries that exist only because of
+* the search-walk waste (``resolver/walks.py``): queries that exist only because of
   the search list, per namespace and name.
 
 Pairs are found without the DNS message, as CoreDNS writes them: a client's
@@ -20,8 +20,8 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from clusterdns.dns.walks import WalkTracker
-from clusterdns.tap.message import Record
+from clusterdns.dnstap.message import Record
+from clusterdns.resolver.walks import WalkTracker
 
 MAX_PENDING = 100_000  # open queries remembered; beyond, the oldest is forgotten (counted)
 MAX_NAMES = 10_000  # names with latency samples; beyond, new names are not sampled

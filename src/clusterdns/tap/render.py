@@ -6,7 +6,7 @@ import base64
 import time
 from typing import Any
 
-from clusterdns.tap.message import Record
+from clusterdns.dnstap.message import Record
 
 CLASS_IN = "IN"
 

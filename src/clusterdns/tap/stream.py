@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
-from clusterdns.tap.framestream import (
+from clusterdns.dnstap.framestream import (
     ACCEPT,
     CONTENT_TYPE,
     FINISH,

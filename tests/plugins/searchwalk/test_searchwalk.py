@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from clusterdns.dns.walks import NXDOMAIN, Walk, WalkTracker
+from clusterdns.resolver.walks import NXDOMAIN, Walk, WalkTracker
 from tests.plugins.autopath.test_autopath import MANIFEST, ask
 from tests.support.serverutil import running
 from tests.support.upstream import records, started

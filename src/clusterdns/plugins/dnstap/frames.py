@@ -20,8 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from clusterdns.tap.framestream import length
-from clusterdns.tap.message import (
+from clusterdns.dnstap.framestream import length
+from clusterdns.dnstap.message import (
     CLIENT_QUERY,
     CLIENT_RESPONSE,
     FORWARDER_QUERY,

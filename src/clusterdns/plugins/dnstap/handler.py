@@ -21,18 +21,18 @@ from collections import deque
 
 from prometheus_client import Counter
 
-from clusterdns.plugins.dnstap.frames import EXCHANGE, Facts, FrameWriter
-from clusterdns.plugins.dnstap.options import DnstapConfig
-from clusterdns.plugins.plugin import Hit, Host, Plugin, Seen
-from clusterdns.tap import framestream
-from clusterdns.tap.framestream import ACCEPT, CONTENT_TYPE, FINISH, READY, START, STOP
-from clusterdns.tap.message import (
+from clusterdns.dnstap import framestream
+from clusterdns.dnstap.framestream import ACCEPT, CONTENT_TYPE, FINISH, READY, START, STOP
+from clusterdns.dnstap.message import (
     CLIENT_QUERY,
     CLIENT_RESPONSE,
     FORWARDER_QUERY,
     FORWARDER_RESPONSE,
     Encoder,
 )
+from clusterdns.plugins.dnstap.frames import EXCHANGE, Facts, FrameWriter
+from clusterdns.plugins.dnstap.options import DnstapConfig
+from clusterdns.plugins.plugin import Hit, Host, Plugin, Seen
 from clusterdns.tasks import finish
 
 log = logging.getLogger("clusterdns.plugins.dnstap")

@@ -16,13 +16,13 @@ from collections.abc import Callable
 
 from clusterdns.corefile.model import Directive
 from clusterdns.dns.names import normalize_zone
-from clusterdns.dns.walks import NXDOMAIN, WalkTracker
 from clusterdns.dns.wire import WireError, parse_query
 from clusterdns.plugins.args import no_block
 from clusterdns.plugins.kubernetes.handler import Kubernetes
 from clusterdns.plugins.kubernetes.options import PODS_VERIFIED
 from clusterdns.plugins.plugin import Hit, Plugin, Seen
 from clusterdns.plugins.searchwalk.metrics import QUERIES, TOP_COLLECTOR, WASTED, TopNames
+from clusterdns.resolver.walks import NXDOMAIN, WalkTracker
 
 UNKNOWN = "unknown"
 MAX_NAMESPACES = 1000  # distinct namespace label values; beyond, "unknown"

@@ -18,7 +18,7 @@ import dns.name
 import dns.rdatatype
 from google.protobuf.message import DecodeError
 
-from clusterdns.tap import dnstap_pb2
+from clusterdns.dnstap import dnstap_pb2
 
 #: the generated module is untyped (protobuf ships no stubs): use it as Any
 pb: Any = dnstap_pb2
@@ -217,14 +217,14 @@ def build(
 ) -> bytes:
     """One serialized ``Dnstap`` frame payload (an ``Encoder`` for a single message)."""
     return Encoder(identity, version, extra).encode(
-        kind,
-        protocol,
-        query_address,
-        response_address,
-        query_ns,
-        response_ns,
-        query_message,
-        response_message,
+        kind=kind,
+        protocol=protocol,
+        query_address=query_address,
+        response_address=response_address,
+        query_ns=query_ns,
+        response_ns=response_ns,
+        query_message=query_message,
+        response_message=response_message,
     )
 
 

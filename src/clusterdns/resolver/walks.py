@@ -1,5 +1,8 @@
 """Recognising a client's search-list walk from the queries it sends, without I/O or a clock.
 
+The server's view of what ``search.py`` does on the client: the *searchwalk* plugin and
+``clusterdns tap --diagnose`` both feed it replies.
+
 A pod with the kubelet's resolv.conf (``search <ns>.svc.<zone> svc.<zone> <zone>``,
 ``ndots:5``) that looks up ``X`` with fewer than 5 dots asks, for A and AAAA,
 
@@ -169,10 +172,22 @@ class WalkTracker:
             if walk is None:
                 continue
             if walk.done:
-                return [Walk(client, walk.namespace or namespace, x, 1, 0)]
+                return [
+                    Walk(
+                        client=client,
+                        namespace=walk.namespace or namespace,
+                        name=x,
+                        queries=1,
+                        wasted=0,
+                    )
+                ]
             walk.done = True
             ns = walk.namespace or namespace
-            return [Walk(client, ns, x, walk.wasted + 1, walk.wasted)]
+            return [
+                Walk(
+                    client=client, namespace=ns, name=x, queries=walk.wasted + 1, wasted=walk.wasted
+                )
+            ]
         return []
 
     def _expire(self, walks: OrderedDict[str, _Open], now: float) -> None:
