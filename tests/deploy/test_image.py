@@ -64,7 +64,8 @@ MMDEBSTRAP = (
 RECIPE = hashlib.sha256(repr((SUITE, MIRROR, MMDEBSTRAP)).encode()).hexdigest()[:16]
 BASE_TAR = Path("/var/tmp") / f"clusterdns-mmdebstrap-{RECIPE}.tar"
 BASE_IMAGE = f"localhost/clusterdns-base:{RECIPE}"
-IMAGE = "localhost/clusterdns:test"
+# one tag per checkout, so a run only ever replaces (and removes) its own checkout's image
+IMAGE = f"localhost/clusterdns:test-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]}"
 USER = "65532:65532"  # the Dockerfile's USER
 MAX_SIZE = 150 * MB  # issue 22 item 6; deploy/README.md gives the size
 NODELOCALDNS = ROOT / "deploy" / "nodelocaldns.yaml"
