@@ -11,10 +11,10 @@ import pytest
 
 from clusterdns.corefile import parse as parse_corefile
 from clusterdns.errors import ConfigError
-from clusterdns.plugins.etcd.options import parse
+from clusterdns.plugins.etcd.options import EtcdOptions, parse
 
 
-def options(text: str):  # type: ignore[no-untyped-def]
+def options(text: str) -> EtcdOptions:
     directive = parse_corefile(f".:53 {{\n{text}\n}}\n", "Corefile")[0].directives[0]
     return parse(directive, (".",))
 
@@ -29,7 +29,14 @@ ACCEPTED = [
         None,
         None,
     ),
-    ("etcd skydns.local {\n endpoint localhost:300\n}", "/skydns", ["localhost:300"], None, None),
+    # CoreDNS hands "localhost:300" to the etcd client, which dials it as plain http
+    (
+        "etcd skydns.local {\n endpoint localhost:300\n}",
+        "/skydns",
+        ["http://localhost:300"],
+        None,
+        None,
+    ),
     (
         "etcd {\n endpoint http://localhost:2379\n credentials username password\n}",
         "/skydns",
@@ -67,7 +74,7 @@ def test_accepts(
 ) -> None:
     parsed = options(text)
     assert parsed.path == path
-    assert len(parsed.endpoints) == len(endpoints)
+    assert [str(endpoint) for endpoint in parsed.endpoints] == endpoints
     assert (parsed.username, parsed.password) == (username, password)
 
 
@@ -90,12 +97,34 @@ def test_refuses(text: str, message: str, line: int) -> None:
     assert f"Corefile:{line}" in str(error.value)
 
 
-# setup_test.go TestParseTTL: lease TTLs, plain numbers are seconds
+# setup_test.go TestParseTTL: lease TTLs are Go durations or plain seconds, kept in seconds
 @pytest.mark.parametrize(
-    "value", ["30", "300", "30s", "90s", "5m", "1m", "1h", "2h", "2h30m", "1h30m45s", "0", "0s"]
+    ("value", "seconds"),
+    [
+        ("30", 30),
+        ("300", 300),
+        ("30s", 30),
+        ("90s", 90),
+        ("5m", 300),
+        ("1m", 60),
+        ("1h", 3600),
+        ("2h", 7200),
+        ("2h30m", 9000),
+        ("1h30m45s", 5445),
+        ("0", 0),
+        ("0s", 0),
+    ],
 )
-def test_lease_ttl_accepts(value: str) -> None:
-    options(f"etcd {{\n min-lease-ttl {value}\n max-lease-ttl {value}\n}}")
+def test_lease_ttl_accepts(value: str, seconds: int) -> None:
+    parsed = options(f"etcd {{\n min-lease-ttl {value}\n max-lease-ttl {value}\n}}")
+    assert (parsed.min_lease_ttl, parsed.max_lease_ttl) == (seconds, seconds)
+
+
+def test_lease_ttl_defaults_and_each_option_sets_its_own() -> None:
+    """CoreDNS plugin/etcd: 30 s and 24 h unless set; each option sets one bound."""
+    assert (options("etcd").min_lease_ttl, options("etcd").max_lease_ttl) == (30, 86400)
+    assert options("etcd {\n min-lease-ttl 60\n}").max_lease_ttl == 86400
+    assert options("etcd {\n max-lease-ttl 1h\n}").min_lease_ttl == 30
 
 
 @pytest.mark.parametrize("value", ["-30s", "abc", "1y"])

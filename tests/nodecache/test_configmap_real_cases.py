@@ -32,29 +32,37 @@ def files(stub_domains: object = None, upstreams: object = None) -> dict[str, st
 # -- config_test.go TestValidate (stubDomains, upstreamNameservers) and
 #    TestValidateNodeLocalCacheConfig: what node-cache takes ---------------------------------
 
-VALID = [
-    files(),
-    files({}),
-    files({"foo.com": ["1.2.3.4"]}),
-    files({"foo.com": ["1.2.3.4:32564"]}),
-    files({"foo.com": ["1.2.3.4:0"]}),  # a stub server's port is any 16-bit number
-    files({"foo.com": ["1.2.3.4"], "bar.com": ["1.2.3.4"]}),
-    files({"acme.local": ["2001:db8:1:1:1::1"],
-           "widget.local": ["[2001:db8:2:2:2::2]:10053", "2001:db8:3:3:3::3"]}),
-    files({"a-" + "b" * 70 + ".local": ["1.2.3.4"]}),  # a DNS-1123 subdomain has no label limit
-    files(upstreams=[]),
-    files(upstreams=["1.2.3.4"]),
-    files(upstreams=["1.2.3.4", "8.8.4.4", "8.8.8.8"]),
-    files(upstreams=["1.2.3.4:53"]),
-    files(upstreams=["[2001:db8:2:2:2::2]:10053", "2001:db8:3:3:3::3"]),
-    files({"foo.com": ["1.1.1.1"]}, ["1.1.1.1", "2.2.2.2"]),
-    {"stubDomains": "null", "upstreamNameservers": "null"},  # JSON null: nothing configured
+# (stubDomains, upstreamNameservers) as written; node-cache keeps them as they are, in file order
+VALID: list[tuple[dict[str, list[str]] | None, list[str] | None]] = [
+    (None, None),
+    ({}, None),
+    ({"foo.com": ["1.2.3.4"]}, None),
+    ({"foo.com": ["1.2.3.4:32564"]}, None),
+    ({"foo.com": ["1.2.3.4:0"]}, None),  # a stub server's port is any 16-bit number
+    ({"foo.com": ["1.2.3.4"], "bar.com": ["1.2.3.4"]}, None),
+    ({"acme.local": ["2001:db8:1:1:1::1"],
+      "widget.local": ["[2001:db8:2:2:2::2]:10053", "2001:db8:3:3:3::3"]}, None),
+    ({"a-" + "b" * 70 + ".local": ["1.2.3.4"]}, None),  # a DNS-1123 subdomain has no label limit
+    (None, []),
+    (None, ["1.2.3.4"]),
+    (None, ["1.2.3.4", "8.8.4.4", "8.8.8.8"]),
+    (None, ["1.2.3.4:53"]),
+    (None, ["[2001:db8:2:2:2::2]:10053", "2001:db8:3:3:3::3"]),
+    ({"foo.com": ["1.1.1.1"]}, ["1.1.1.1", "2.2.2.2"]),
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("config", VALID)
-def test_valid(config: dict[str, str]) -> None:
-    parse(config)
+@pytest.mark.parametrize(("stubs", "upstreams"), VALID)
+def test_valid(stubs: dict[str, list[str]] | None, upstreams: list[str] | None) -> None:
+    expected = KubeDNSConfig(
+        tuple((domain, tuple(servers)) for domain, servers in (stubs or {}).items()),
+        tuple(upstreams or ()),
+    )
+    assert parse(files(stubs, upstreams)) == expected
+
+
+def test_json_null_is_nothing_configured() -> None:
+    assert parse({"stubDomains": "null", "upstreamNameservers": "null"}) == KubeDNSConfig()
 
 
 INVALID = [

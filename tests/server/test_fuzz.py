@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import socket
 
 import dns.message
@@ -35,19 +37,37 @@ def mutated(data: st.DataObject) -> bytes:
     return bytes(wire[:cut]) + data.draw(st.binary(max_size=40))
 
 
-def test_garbage_never_takes_the_server_down():
-    with running(COREFILE) as srv, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(0.05)
+#: probes whose sockets stay open, so a late reply never lands on a later probe's port
+KEPT_OPEN = 64
+
+
+def probe_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.05)
+    return sock
+
+
+def test_garbage_never_takes_the_server_down() -> None:
+    """Each probe has a socket of its own: a reply that comes after its probe gave up
+    (a loaded machine) goes to that socket, never to the next probe's."""
+    with running(COREFILE) as srv, contextlib.ExitStack() as cleanup:
+        recent: collections.deque[socket.socket] = collections.deque()
+        cleanup.callback(lambda: [sock.close() for sock in recent])
 
         @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
         @given(st.data())
         def send_garbage(data: st.DataObject) -> None:
             payload = mutated(data)
+            sock = probe_socket()
+            recent.append(sock)
+            if len(recent) > KEPT_OPEN:
+                recent.popleft().close()
             sock.sendto(payload, (srv.host, srv.port))
             try:
                 reply = sock.recv(65535)
             except TimeoutError:
-                return  # dropped: allowed
+                return  # dropped, or too late to tell: allowed
             assert len(reply) >= 12 and reply[:2] == payload[:2] and reply[2] & 0x80
 
         send_garbage()

@@ -19,7 +19,8 @@ from clusterdns.plugins.errors.options import parse as parse_errors
 from clusterdns.plugins.log.format import COMBINED_FORMAT, COMMON_FORMAT
 from clusterdns.plugins.log.options import parse as parse_log
 from clusterdns.plugins.loop.handler import Loop
-from clusterdns.plugins.reload.handler import Reload
+from clusterdns.plugins.reload.handler import Reload, ReloadOptions
+from clusterdns.plugins.reload.handler import parse as parse_reload
 from clusterdns.server.server import Server
 
 
@@ -170,7 +171,13 @@ def test_errors_consolidate_level(line: str, level: str) -> None:
 
 
 # reload/setup_test.go TestSetupReload: accepted lines, and refused ones.
-RELOAD_OK = ["reload", "reload 10s", "reload 10s 2s", "reload 2s 0s"]
+# (line, interval, jitter): setup.go defaults 30s/15s, the jitter capped at half the interval
+RELOAD_OK = [
+    ("reload", 30.0, 15.0),
+    ("reload 10s", 10.0, 5.0),
+    ("reload 10s 2s", 10.0, 2.0),
+    ("reload 2s 0s", 2.0, 0.0),
+]
 RELOAD_BAD = ["reload foo", "reload 10s foo", "reload 10s 5s foo", "reload 1s", "reload 0s"]
 RELOAD_BAD += ["reload 3s 0.5s"]
 
@@ -180,9 +187,11 @@ def reload_plugin(text: str) -> Reload:
     return next(p for p in planned.plugins if isinstance(p, Reload))
 
 
-@pytest.mark.parametrize("text", RELOAD_OK)
-def test_reload_accepted(text: str) -> None:
-    reload_plugin(text)
+@pytest.mark.parametrize(("text", "interval", "jitter"), RELOAD_OK)
+def test_reload_accepted(text: str, interval: float, jitter: float) -> None:
+    [directive] = directives(text)
+    assert parse_reload(directive) == ReloadOptions(interval, jitter)
+    reload_plugin(text)  # and the server takes it
 
 
 @pytest.mark.parametrize("text", RELOAD_BAD)
@@ -204,47 +213,53 @@ def test_reload_interval_and_jitter(text: str, low: float, high: float) -> None:
         assert low <= reload_plugin(text).interval <= high
 
 
+# (line, what the plugin was built with, or None when refused)
 HEALTH = [
-    ("health", True),
-    ("health localhost:1234", True),
-    ("health localhost:1234 {\n  lameduck 4s\n}", True),
-    ("health bla:a", True),  # only the listen fails, later
-    ("health bla", False),
-    ("health bla bla", False),
-    ("health localhost:1234 {\n  lameduck a\n}", False),
-    ("health localhost:1234 {\n  lamedudk 4\n}", False),
-    ("health [::1]:8080", True),
-    ("health ::1:8080", False),
+    ("health", {"address": ":8080", "lameduck_seconds": 0.0}),
+    ("health localhost:1234", {"address": "localhost:1234", "lameduck_seconds": 0.0}),
+    (
+        "health localhost:1234 {\n  lameduck 4s\n}",
+        {"address": "localhost:1234", "lameduck_seconds": 4.0},
+    ),
+    ("health bla:a", {"address": "bla:a", "lameduck_seconds": 0.0}),  # only the listen fails, later
+    ("health bla", None),
+    ("health bla bla", None),
+    ("health localhost:1234 {\n  lameduck a\n}", None),
+    ("health localhost:1234 {\n  lamedudk 4\n}", None),
+    ("health [::1]:8080", {"address": "[::1]:8080", "lameduck_seconds": 0.0}),
+    ("health ::1:8080", None),
 ]
 READY = [
-    ("ready", True),
-    ("ready localhost:1234", True),
-    ("ready {\n  monitor until-ready\n}", True),
-    ("ready {\n  monitor continuously\n}", True),
-    ("ready {\n  monitor bogus\n}", False),
-    ("ready localhost", False),
-    ("ready a b", False),
-    ("ready\nready", False),
+    ("ready", {"address": ":8181", "monitor": "until-ready"}),
+    ("ready localhost:1234", {"address": "localhost:1234", "monitor": "until-ready"}),
+    ("ready {\n  monitor until-ready\n}", {"address": ":8181", "monitor": "until-ready"}),
+    ("ready {\n  monitor continuously\n}", {"address": ":8181", "monitor": "continuously"}),
+    ("ready {\n  monitor bogus\n}", None),
+    ("ready localhost", None),
+    ("ready a b", None),
+    ("ready\nready", None),
 ]
 PROMETHEUS = [
-    ("prometheus", True),
-    ("prometheus localhost:53", True),
-    ("prometheus /foo", False),
-    ("prometheus a b c", False),
+    ("prometheus", {"address": "127.0.0.1:9153"}),  # CoreDNS metrics' default localhost:9153
+    ("prometheus localhost:53", {"address": "127.0.0.1:53"}),
+    ("prometheus /foo", None),
+    ("prometheus a b c", None),
 ]
 
 
 @pytest.mark.parametrize(
-    ("text", "ok", "plugin"),
-    [(t, ok, "health") for t, ok in HEALTH]
-    + [(t, ok, "ready") for t, ok in READY]
-    + [(t, ok, "prometheus") for t, ok in PROMETHEUS],
+    ("text", "built", "plugin"),
+    [(t, built, "health") for t, built in HEALTH]
+    + [(t, built, "ready") for t, built in READY]
+    + [(t, built, "prometheus") for t, built in PROMETHEUS],
 )
-def test_http_plugins_parse(text: str, ok: bool, plugin: str) -> None:
-    if ok:
-        plan(text)
-    else:
+def test_http_plugins_parse(text: str, built: dict[str, object] | None, plugin: str) -> None:
+    if built is None:
         refused(text, plugin)
+        return
+    [planned] = plan(text)
+    made = next(p for p in planned.plugins if p.name == plugin)
+    assert {field: getattr(made, field) for field in built} == built
 
 
 # bind/setup_test.go: line -> listen hosts, or None when refused.

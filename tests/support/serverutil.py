@@ -7,6 +7,7 @@ plain blocking dnspython clients, as any real client would.
 from __future__ import annotations
 
 import asyncio
+import http.client
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -76,3 +77,14 @@ def running(corefile: str, filename: str = "Corefile") -> Iterator[RunningServer
 def answers(message: dns.message.Message) -> list[str]:
     """The answer section as sorted zone-file lines (owner TTL class type rdata)."""
     return sorted(rr for rrset in message.answer for rr in rrset.to_text().splitlines())
+
+
+def http_get(port: int, path: str) -> tuple[int, bytes]:
+    """GET ``path`` from one of the server's HTTP endpoints on 127.0.0.1: (status, body)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()

@@ -665,6 +665,14 @@ async def query(
     return dns.message.from_wire(reply.wire)
 
 
+async def background_done(cache: Cache, deadline: float = 5.0) -> None:
+    """Wait (with a deadline) until every background refresh and verify of ``cache`` has ended."""
+    pending = [*cache.refreshing.values(), *cache.verifying]
+    if pending:
+        await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), deadline)
+    assert not cache.refreshing and not cache.verifying
+
+
 def run(coro: object) -> None:
     asyncio.run(coro)  # type: ignore[arg-type]
 
@@ -715,7 +723,11 @@ def test_serve_from_stale_cache(name: str, minutes: int, from_cache: bool) -> No
         reply = await query(cache, down, name) if from_cache else None
         if from_cache:
             assert reply is not None and ttl_of(reply) == 0
-            await asyncio.sleep(0.01)  # the background refresh fails; the entry stays
+            await background_done(cache)  # the background refresh fails; the entry stays
+            assert down.calls == 1
+            again = await query(cache, down, name)
+            assert ttl_of(again) == 0 and again.answer[0][0].to_text() == "127.0.0.53"
+            await background_done(cache)
         else:
             message = dns.message.make_query(name, "A")
             request = Request(
@@ -750,7 +762,7 @@ def test_stale_response_ttl(line: str, prime: str, advance: int, expected: int) 
         reply = await query(cache, Backend(rcode_reply(dns.rcode.SERVFAIL, 60)))
         assert reply.rcode() == (dns.rcode.NOERROR if prime == "A" else dns.rcode.NXDOMAIN)
         assert ttl_of(reply) == expected
-        await asyncio.sleep(0.01)
+        await background_done(cache)
 
     run(scenario())
 
@@ -793,7 +805,7 @@ def test_serve_stale_verify_timeout() -> None:
         reply = await query(cache, slow)  # type: ignore[arg-type]
         assert ttl_of(reply) == 30 and reply.answer[0][0].to_text() == "127.0.0.53"
         await asyncio.wait_for(done.wait(), 5)
-        await asyncio.sleep(0.01)
+        await background_done(cache)
         fresh = await query(cache, Backend(lambda q: None))
         assert fresh.answer[0][0].to_text() == "127.0.0.2"  # the background verify stored it
         clock.now += 600

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
-import time
+import threading
 from pathlib import Path
 
 import dns.flags
@@ -257,22 +257,27 @@ def test_next_nxdomain_hands_the_query_to_the_next_forward() -> None:
         assert (empty.count(), full.count()) == (1, 1)
 
 
-def slow(query: dns.message.Message, transport: str) -> dns.message.Message:
-    time.sleep(0.5)
-    return records(TABLE)(query, transport)
-
-
 def test_max_concurrent_refuses_and_counts() -> None:
+    """The upstream holds the first query until the second has been refused: no race on load."""
+    release = threading.Event()
+
+    def held(query: dns.message.Message, transport: str) -> dns.message.Message:
+        release.wait(10)
+        return records(TABLE)(query, transport)
+
     before = metric("coredns_forward_max_concurrent_rejects_total")
     text = corefile("forward . ADDRESS {", "max_concurrent 1", "}")
     with (
-        started(slow) as up,
+        started(held) as up,
         running(text.replace("ADDRESS", up.address)) as srv,
         concurrent.futures.ThreadPoolExecutor(2) as pool,
     ):
         first = pool.submit(srv.tcp, "a.example.")
-        assert wait_for(lambda: up.count() == 1)
-        assert srv.udp("b.example.").rcode() == dns.rcode.REFUSED
+        try:
+            assert wait_for(lambda: up.count() == 1)
+            assert srv.udp("b.example.").rcode() == dns.rcode.REFUSED
+        finally:
+            release.set()
         assert answers(first.result()) == ["a.example. 300 IN A 10.0.0.1"]
     assert metric("coredns_forward_max_concurrent_rejects_total") == before + 1
 

@@ -12,6 +12,7 @@ that do not exist) and every type.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import struct
 from typing import Any
 
@@ -155,9 +156,17 @@ def assert_same(zone: ClusterZone, table: RecordTable, extra: list[str] = EXTRA)
 
 def sections(name: str, qtype: int, answer: Answer) -> list[list[str]]:
     """The records of a compiled answer, in order-free text (dnspython shuffles rrsets)."""
-    header = struct.pack(">HHHHHH", 0, 0x8400, 1, answer.ancount, answer.nscount, answer.arcount)
+    counts = (answer.ancount, answer.nscount, answer.arcount)
+    return decoded(name, qtype, counts, answer.body)
+
+
+@functools.cache
+def decoded(name: str, qtype: int, counts: tuple[int, int, int], body: bytes) -> list[list[str]]:
+    """``sections`` of these exact bytes; remembered, because most answers stay the same from
+    one change to the next and decoding them with dnspython is what the comparison costs."""
+    header = struct.pack(">HHHHHH", 0, 0x8400, 1, *counts)
     question = dns.name.from_text(name).to_wire() + struct.pack(">HH", qtype, 1)
-    message = dns.message.from_wire(header + question + answer.body)
+    message = dns.message.from_wire(header + question + body)
     return [
         sorted(rr.to_text() for rrset in section for rr in rrset.to_rdataset())
         for section in (message.answer, message.authority, message.additional)

@@ -3,8 +3,9 @@
 The options and their defaults are CoreDNS's (plugin/etcd/setup.go): path
 ``/skydns``, endpoint ``http://localhost:2379``; ``stubzones``, ``debug`` and
 ``upstream`` are accepted and ignored as there; ``min-lease-ttl`` and
-``max-lease-ttl`` are checked and have no effect (see README).  No I/O here: setup
-reads the ``tls`` files.
+``max-lease-ttl`` are read as CoreDNS reads them (a Go duration or plain seconds,
+kept as whole seconds, defaults 30 s and 24 h) and have no effect yet (see
+README).  No I/O here: setup reads the ``tls`` files.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ PLUGIN = "etcd"
 DEFAULT_PATH = "/skydns"
 DEFAULT_ENDPOINT = "http://localhost:2379"
 IGNORED = frozenset({"stubzones", "debug", "upstream"})
+#: CoreDNS plugin/etcd: the bounds put on a lease's remaining time, in seconds
+DEFAULT_MIN_LEASE_TTL = 30
+DEFAULT_MAX_LEASE_TTL = 86400
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +40,8 @@ class EtcdOptions:
     tls: TLSFiles | None = None
     #: None: off; (): every zone; else only names in these zones
     fallthrough: tuple[str, ...] | None = None
+    min_lease_ttl: int = DEFAULT_MIN_LEASE_TTL
+    max_lease_ttl: int = DEFAULT_MAX_LEASE_TTL
 
     def falls_through(self, name: str) -> bool:
         if self.fallthrough is None:
@@ -59,6 +65,7 @@ def parse(directive: Directive, server_zones: Sequence[str]) -> EtcdOptions:
     username = password = None
     tls: TLSFiles | None = None
     fallthrough: tuple[str, ...] | None = None
+    lease_ttls = {"min-lease-ttl": DEFAULT_MIN_LEASE_TTL, "max-lease-ttl": DEFAULT_MAX_LEASE_TTL}
     for option in directive.block:
         args = option.args
         if option.name == "fallthrough":
@@ -87,16 +94,31 @@ def parse(directive: Directive, server_zones: Sequence[str]) -> EtcdOptions:
             username, password = args
         elif option.name == "tls":
             tls = tls_files(option)
-        elif option.name in ("min-lease-ttl", "max-lease-ttl"):
-            if len(args) != 1:
-                fail(option, f"{option.name} needs one duration", PLUGIN)
-            text = args[0] + "s" if args[0].isdigit() else args[0]
-            parse_duration(text, option, PLUGIN)
+        elif option.name in lease_ttls:
+            lease_ttls[option.name] = _lease_ttl(option)
         elif option.name in IGNORED:
             continue
         else:
             fail(option, f"unknown property '{option.name}'", PLUGIN)
-    return EtcdOptions(zones, path, endpoints, username, password, tls, fallthrough)
+    return EtcdOptions(
+        zones,
+        path,
+        endpoints,
+        username,
+        password,
+        tls,
+        fallthrough,
+        min_lease_ttl=lease_ttls["min-lease-ttl"],
+        max_lease_ttl=lease_ttls["max-lease-ttl"],
+    )
+
+
+def _lease_ttl(option: Directive) -> int:
+    """CoreDNS setup.go parseTTL: a Go duration, else plain seconds; kept as whole seconds."""
+    if len(option.args) != 1:
+        fail(option, f"{option.name} needs one duration, e.g. 30s or 1h", PLUGIN)
+    text = option.args[0]
+    return int(parse_duration(text + "s" if text.isdigit() else text, option, PLUGIN))
 
 
 def _zones(directive: Directive, args: Sequence[str]) -> tuple[str, ...]:

@@ -1,9 +1,7 @@
-"""bind, several log lines, and prometheus per server block: CoreDNS's behaviour."""
+"""bind: addresses and interface names, except, several lines per block; CoreDNS's behaviour."""
 
 from __future__ import annotations
 
-import http.client
-import logging
 import socket
 
 import dns.message
@@ -87,45 +85,3 @@ def test_bind_by_interface_name_listens_there() -> None:
     with running(".:0 {\n    bind lo {\n        except ::1\n    }\n    whoami\n}\n") as srv:
         assert [host for host, _ in srv.server.addresses()] == ["127.0.0.1"]
         assert srv.udp("x.test.").rcode() == 0
-
-
-def test_several_log_lines_are_rules_of_one_plugin(caplog: pytest.LogCaptureFixture) -> None:
-    """CoreDNS plugin/log/setup.go collects every log line of a block into one plugin's
-    rules; log.go logs a query with the first rule whose name scope holds it."""
-    caplog.set_level(logging.INFO, logger="clusterdns.plugins.log")
-    text = (
-        ".:0 {\n    bind 127.0.0.1\n"
-        '    log a.test "A {name}"\n'
-        '    log b.test "B {name} {local}"\n'
-        "    whoami\n}\n"
-    )
-    with running(text) as srv:
-        for name in ("x.a.test.", "y.b.test.", "z.c.test."):
-            srv.udp(name)
-        messages = [r.getMessage() for r in caplog.records if r.name == "clusterdns.plugins.log"]
-    assert messages == ["[INFO] A x.a.test.", "[INFO] B y.b.test. 127.0.0.1"]
-
-
-def scrape(port: int) -> str:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        connection.request("GET", "/metrics")
-        return connection.getresponse().read().decode()
-    finally:
-        connection.close()
-
-
-def test_prometheus_counts_only_the_blocks_it_is_in() -> None:
-    """CoreDNS: the metrics handler sits in a block's chain (plugin/metrics/handler.go), so
-    coredns_dns_requests_total counts queries of server blocks with prometheus only."""
-    text = (
-        "metered.test:0 {\n    bind 127.0.0.1\n    prometheus 127.0.0.1:0\n    whoami\n}\n"
-        "plain.test:0 {\n    bind 127.0.0.1\n    whoami\n}\n"
-    )
-    with running(text) as srv:
-        srv.udp("a.metered.test.")
-        srv.udp("a.plain.test.")
-        body = scrape(srv.http_port("/metrics"))
-    requests = [line for line in body.splitlines() if line.startswith("coredns_dns_requests_total")]
-    assert any('zone="metered.test."' in line for line in requests), requests
-    assert not any('zone="plain.test."' in line for line in requests), requests
