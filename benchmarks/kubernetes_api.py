@@ -519,7 +519,9 @@ def loop_holds(tmp: Path, size: int) -> dict[str, tuple[float, float]]:
         await asyncio.sleep(0.01)  # the meter's turn after the write above
         meter.take()
         began = time.monotonic()
-        os.replace(changed, manifest)
+        # off the loop: unlinking the old file frees its pages in the kernel, ~1 ms per 10 MB
+        # of this thread's time, which the meter would count as a hold of the server's
+        await asyncio.to_thread(os.replace, changed, manifest)
         while plugin.store.services[key].cluster_ips != ("10.111.0.1",):
             await asyncio.sleep(0.05)
         holds[f"manifest change (answered {time.monotonic() - began:.1f} s after the write)"] = (

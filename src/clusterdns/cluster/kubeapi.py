@@ -94,6 +94,7 @@ from clusterdns.cluster.objects import (
     project_dropping,
 )
 from clusterdns.cluster.slices import SHARED, Slicer
+from clusterdns.collector import COLLECTOR
 
 log = logging.getLogger("clusterdns.plugins.kubernetes")
 
@@ -471,19 +472,20 @@ class Reflector:
         """
         seen: set[ObjectKey] = set()
         slicer = SHARED
-        try:
-            version = await self._list({"resourceVersion": "0"}, seen, slicer)
-        except ApiError as err:
-            if err.status in (401, 403, 429):
-                raise  # the consistent list would be refused the same way
-            log.info(
-                "kubernetes: list %s from the watch cache failed (%s); listing from etcd",
-                self.resource.plural,
-                err,
-            )
-            seen.clear()
-            version = await self._list({}, seen, slicer)
-        await remove_unseen(self.kind, self.source.sink, seen, slicer)
+        with COLLECTOR.building():
+            try:
+                version = await self._list({"resourceVersion": "0"}, seen, slicer)
+            except ApiError as err:
+                if err.status in (401, 403, 429):
+                    raise  # the consistent list would be refused the same way
+                log.info(
+                    "kubernetes: list %s from the watch cache failed (%s); listing from etcd",
+                    self.resource.plural,
+                    err,
+                )
+                seen.clear()
+                version = await self._list({}, seen, slicer)
+            await remove_unseen(self.kind, self.source.sink, seen, slicer)
         self.source.sink.synced(self.kind)
         return version
 

@@ -325,6 +325,16 @@ class ManifestWatcher:
         self._files: dict[Path, _FileState] = {}
         self._reported = DropLog()  # a file's problems are reported once, not at each edit
 
+    def changed(self) -> bool:
+        """Whether ``poll`` has anything to read: a file added, removed or rewritten since."""
+        try:
+            files = manifest_files(self.path)
+        except ManifestError:
+            return True  # poll reports it
+        if set(files) != set(self._files):
+            return True
+        return any(self._files[file].signature != _signature(file) for file in files)
+
     def poll(self) -> list[Change] | None:
         """The changes since the last poll; None when the path cannot be read at all."""
         try:
@@ -358,11 +368,9 @@ class ManifestWatcher:
 
     def _refresh(self, file: Path) -> Iterable[ObjectKey]:
         """Re-read ``file`` if it changed; the keys it defined before and defines now."""
-        try:
-            st = file.stat()
-        except OSError:
+        signature = _signature(file)
+        if signature is None:
             return ()  # vanished between listing and stat: the next poll sees it gone
-        signature = (st.st_mtime_ns, st.st_size, st.st_ino)
         known = self._files.get(file)
         if known is not None and known.signature == signature:
             return ()
@@ -383,6 +391,15 @@ class ManifestWatcher:
 
 
 _ABSENT: Any = object()
+
+
+def _signature(file: Path) -> _Signature | None:
+    """mtime, size and inode: what tells a rewritten file (also a ConfigMap's swapped link)."""
+    try:
+        st = file.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
 def documents_of(objects: Iterable[Mapping[str, Any]], file: str = "") -> list[tuple[str, Any]]:

@@ -4,8 +4,13 @@ A first list of 50 000 services, a relist's reconciliation and a manifest
 reload are seconds of Python.  Run on the loop in one go they stall every
 query; run in a thread they hold the GIL in long C calls (a decoder) just the
 same.  So they run on the loop, and ask ``Slicer.due`` between small steps:
-once ``budget`` seconds have passed since the loop last had a turn, ``pause``
-lets it serve what has arrived, then the work goes on.
+once a turn's ``budget`` is spent, ``pause`` lets the loop serve what has
+arrived, then the work goes on.
+
+The budget is per turn of the loop, not per job: several jobs (the reflectors
+of services, EndpointSlices and namespaces listing at once, a manifest reload)
+that all wake in the same turn share it.  Without that, each woke with a fresh
+budget and a turn lasted as many budgets as there were jobs.
 """
 
 from __future__ import annotations
@@ -28,14 +33,30 @@ class Slicer:
         self.clock = clock
         self.pauses = 0
         self._deadline = clock() + budget
+        self._turn_marked = False
 
     def due(self) -> bool:
         return self.clock() >= self._deadline
 
     async def pause(self) -> None:
-        """Let the loop run everything that is ready, then start a new slice."""
-        await asyncio.sleep(0)
+        """Wait for a turn of the loop whose budget is not spent, then go on."""
         self.pauses += 1
+        while True:
+            self._mark_next_turn()
+            await asyncio.sleep(0)
+            if not self.due():
+                return
+
+    def _mark_next_turn(self) -> None:
+        # A callback queued now runs first in the next turn, before any job that
+        # pauses after it: it opens that turn's budget, the first job to wake spends
+        # it, and the others wait for a later turn (after the loop has polled).
+        if not self._turn_marked:
+            self._turn_marked = True
+            asyncio.get_running_loop().call_soon(self._open_turn)
+
+    def _open_turn(self) -> None:
+        self._turn_marked = False
         self._deadline = self.clock() + self.budget
 
 

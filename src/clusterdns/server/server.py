@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from clusterdns.collector import COLLECTOR
 from clusterdns.corefile import ServerBlock, block_addresses, parse
 from clusterdns.corefile.files import glob_files, read_text
 from clusterdns.corefile.model import Directive
@@ -33,7 +34,6 @@ from clusterdns.dns.wire import REFUSED, SERVFAIL
 from clusterdns.errors import ConfigError
 from clusterdns.plugins import registry
 from clusterdns.plugins.plugin import Handler, Plugin, Reply, Request, Route, SetupContext
-from clusterdns.server.collector import COLLECTOR
 from clusterdns.server.dispatch import DROPPED_ZONE, ENABLE_CHAOS, Block, Dispatcher
 from clusterdns.server.http import HTTPEndpoint
 from clusterdns.server.listeners import TCPServer, UDPListener
@@ -334,7 +334,7 @@ class Server:
                         for h in block.hosts
                         for port in dict.fromkeys(port for _, port in block.addresses)
                     ]
-                with COLLECTOR.starting():
+                with COLLECTOR.building():
                     await _start_all(plugins)
                 started = True
                 for key in opened:

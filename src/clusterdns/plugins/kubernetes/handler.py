@@ -38,6 +38,7 @@ from clusterdns.cluster.manifests import ManifestWatcher
 from clusterdns.cluster.objects import ObjectKey, ServiceEndpoints
 from clusterdns.cluster.slices import SHARED
 from clusterdns.cluster.store import ClusterStore, Touched
+from clusterdns.collector import COLLECTOR
 from clusterdns.dns.reply import render
 from clusterdns.dns.wire import REFUSED, SERVFAIL, TYPE_AXFR, TYPE_IXFR
 from clusterdns.dns.zone import zone_of
@@ -145,10 +146,13 @@ class Kubernetes(Plugin):
         )
         while True:
             try:
-                changes = await asyncio.to_thread(watcher.poll)
-                if changes is not None:
-                    await self._apply_in_slices(changes)
-                    self.synced(MANIFESTS)
+                if await asyncio.to_thread(watcher.changed):
+                    with COLLECTOR.building():  # a changed file is read whole: state built
+                        changes = await asyncio.to_thread(watcher.poll)
+                        if changes is not None:
+                            await self._apply_in_slices(changes)
+                    if changes is not None:
+                        self.synced(MANIFESTS)
             except Exception:  # a bug while reading must not end the watch
                 log.exception("plugin/kubernetes: reading %s failed", self.opts.manifests)
             await asyncio.sleep(watcher.interval)

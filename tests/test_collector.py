@@ -1,4 +1,4 @@
-"""The server's garbage-collector policy: off while any configuration starts, then frozen."""
+"""The garbage-collector policy: off while anything builds long-lived state, then frozen."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from clusterdns.server.collector import THRESHOLD0, CollectorPolicy
+from clusterdns.collector import THRESHOLD0, CollectorPolicy
 
 
 @pytest.fixture
@@ -23,9 +23,9 @@ def test_overlapping_starts_keep_collection_off_until_the_last_ends(restore_gc: 
     policy = CollectorPolicy()
     gc.enable()
     frozen_before = gc.get_freeze_count()
-    with policy.starting():
+    with policy.building():
         assert not gc.isenabled()
-        with policy.starting():
+        with policy.building():
             assert not gc.isenabled()
         assert not gc.isenabled()
         kept = [object() for _ in range(10)]
@@ -37,6 +37,6 @@ def test_overlapping_starts_keep_collection_off_until_the_last_ends(restore_gc: 
 
 def test_a_failed_start_turns_collection_back_on(restore_gc: None) -> None:
     policy = CollectorPolicy()
-    with pytest.raises(RuntimeError), policy.starting():
+    with pytest.raises(RuntimeError), policy.building():
         raise RuntimeError("a plugin failed to start")
     assert gc.isenabled()
