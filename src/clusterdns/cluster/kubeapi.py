@@ -83,7 +83,7 @@ import aiohttp
 from clusterdns.cluster.credentials import CredentialError, Credentials
 from clusterdns.cluster.jsonlist import BadList
 from clusterdns.cluster.kubeconfig import Connection
-from clusterdns.cluster.listing import apply_list, remove_unseen
+from clusterdns.cluster.listing import Seen, apply_list, forget, remove_unseen
 from clusterdns.cluster.objects import (
     BadObject,
     DropLog,
@@ -95,6 +95,7 @@ from clusterdns.cluster.objects import (
 )
 from clusterdns.cluster.slices import SHARED, Slicer
 from clusterdns.collector import COLLECTOR
+from clusterdns.sharded import ShardedSet
 
 log = logging.getLogger("clusterdns.plugins.kubernetes")
 
@@ -470,7 +471,7 @@ class Reflector:
         and ``continue``, no resourceVersion).  Objects are applied as they
         are decoded; at the end what the list lacked is removed.
         """
-        seen: set[ObjectKey] = set()
+        seen: ShardedSet[ObjectKey] = ShardedSet()
         slicer = SHARED
         with COLLECTOR.building():
             try:
@@ -486,10 +487,11 @@ class Reflector:
                 seen.clear()
                 version = await self._list({}, seen, slicer)
             await remove_unseen(self.kind, self.source.sink, seen, slicer)
+            await forget(seen, slicer)
         self.source.sink.synced(self.kind)
         return version
 
-    async def _list(self, first: dict[str, str], seen: set[ObjectKey], slicer: Slicer) -> str:
+    async def _list(self, first: dict[str, str], seen: Seen, slicer: Slicer) -> str:
         """Every page of one list (a watch-cache list is one page); its resourceVersion."""
         params: dict[str, str] = {**first, "limit": str(self.source.page_size)}
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=60)
@@ -515,7 +517,7 @@ class Reflector:
             params["continue"] = token
 
     async def _get_or_restart(
-        self, params: dict[str, str], timeout: aiohttp.ClientTimeout, seen: set[ObjectKey]
+        self, params: dict[str, str], timeout: aiohttp.ClientTimeout, seen: Seen
     ) -> aiohttp.ClientResponse:
         try:
             return await self.source.get(self.resource, dict(params), timeout)

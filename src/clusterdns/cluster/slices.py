@@ -34,6 +34,7 @@ class Slicer:
         self.pauses = 0
         self._deadline = clock() + budget
         self._turn_marked = False
+        self._claimed = True
 
     def due(self) -> bool:
         return self.clock() >= self._deadline
@@ -44,7 +45,9 @@ class Slicer:
         while True:
             self._mark_next_turn()
             await asyncio.sleep(0)
-            if not self.due():
+            # the first job to wake in a turn always gets a step, the others what is left
+            if not self._claimed or not self.due():
+                self._claimed = True
                 return
 
     def _mark_next_turn(self) -> None:
@@ -57,6 +60,7 @@ class Slicer:
 
     def _open_turn(self) -> None:
         self._turn_marked = False
+        self._claimed = False
         self._deadline = self.clock() + self.budget
 
 

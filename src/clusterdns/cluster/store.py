@@ -29,6 +29,7 @@ from clusterdns.cluster.model import (
     canonical_ip,
 )
 from clusterdns.cluster.objects import ObjectKey, ServiceEndpoints, Slim
+from clusterdns.sharded import ShardedDict
 
 
 @dataclass(slots=True)
@@ -65,9 +66,9 @@ class ClusterStore:
         #: canonical address -> services with that cluster IP, in the order they came
         self._cluster_ips: dict[str, dict[ServiceKey, None]] = {}
         #: canonical address -> one service key per endpoint that holds it (a multiset)
-        self._endpoint_ips: dict[str, tuple[ServiceKey, ...]] = {}
-        self._pods: dict[tuple[str, str], Pod] = {}
-        self._pods_by_ip: dict[str, tuple[Pod, ...]] = {}
+        self._endpoint_ips: ShardedDict[str, tuple[ServiceKey, ...]] = ShardedDict()
+        self._pods: ShardedDict[tuple[str, str], Pod] = ShardedDict()
+        self._pods_by_ip: ShardedDict[str, tuple[Pod, ...]] = ShardedDict()
 
     # -- ClusterView ---------------------------------------------------------
 
@@ -112,18 +113,20 @@ class ClusterStore:
     def keys(self, kind: str) -> Iterator[ObjectKey]:
         """The keys of every object of ``kind`` held (a relist removes those it did not see).
 
-        A snapshot taken at once (one C call), its keys made one at a time, so a
+        A snapshot taken at once (C calls only), its keys made one at a time, so a
         relist of 50 000 objects can go through them in slices.
         """
         if kind == "Namespace":
             return (("Namespace", "", name) for name in list(self._declared))
-        tables: dict[str, dict[tuple[str, str], Any]] = {
+        tables: dict[str, dict[tuple[str, str], Any] | ShardedDict[tuple[str, str], Any]] = {
             "Service": self.services,
             "EndpointSlice": self._slices,
             "Endpoints": self._legacy,
             "Pod": self._pods,
         }
-        return ((kind, ns, name) for ns, name in list(tables[kind]))
+        table = tables[kind]
+        snapshot = table.key_lists() if isinstance(table, ShardedDict) else [list(table)]
+        return ((kind, ns, name) for keys in snapshot for ns, name in keys)
 
     def addresses_of(self, key: ServiceKey) -> set[str]:
         """A service's cluster IPs and endpoint addresses (canonical): its PTR owners."""
@@ -150,7 +153,7 @@ class ClusterStore:
                 return True
         return False
 
-    def _held_by_size(self) -> list[dict[Any, Any]]:
+    def _held_by_size(self) -> list[dict[Any, Any] | ShardedDict[Any, Any]]:
         return [
             self._endpoint_ips,
             self._slices,

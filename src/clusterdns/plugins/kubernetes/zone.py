@@ -39,6 +39,7 @@ from clusterdns.plugins.kubernetes.records import (
     service_name_records,
     service_records,
 )
+from clusterdns.sharded import ShardedSet
 
 #: services whose names are kept built (a miss rebuilds one service: a few records per endpoint)
 MAX_SERVICES = 4096
@@ -87,7 +88,7 @@ class ClusterZone(RecordTable):
         self._services: OrderedDict[tuple[ServiceKey, str], _ServiceNames] = OrderedDict()
         #: reverse names above addresses that have a PTR (RFC 8020 empty non-terminals)
         self._reverse_above: Counter[str] = Counter()
-        self._has_ptr: set[str] = set()
+        self._has_ptr: ShardedSet[str] = ShardedSet()
         self._nameserver_services: set[ServiceKey] = set()
         for zone in opts.forward_zones:
             self._put_static(zone, self._skeleton(zone))
