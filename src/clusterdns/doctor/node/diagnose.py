@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import time
 import urllib.request
-from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from clusterdns.doctor.findings import Finding, Severity, worst
 from clusterdns.doctor.node import checks
@@ -75,13 +76,15 @@ def probe_health(address: str, port: str, timeout: float = 1.0) -> str:
         return f"GET http://{address}:{port}/health: {exc}"
 
 
-def _health_port(rules: Ruleset) -> str | None:
-    for rule in rules.notrack:
-        words = rule.split()
-        if "tcp" in words and "--dport" in words:
-            port = words[words.index("--dport") + 1]
-            if port != "53":
-                return port
+_HEALTH_RULE = re.compile(r"-d (169\.254\.\d+\.\d+)/32 -p tcp -m tcp --dport (\d+)\b.*NOTRACK")
+
+
+def _health_port(sources: Sources) -> str | None:
+    """node-cache's NOTRACK rule for its liveness probe names the health port."""
+    saved, _ = sources.command("iptables-save")
+    for _address, port in _HEALTH_RULE.findall(saved or ""):
+        if port != "53":
+            return str(port)
     return None
 
 
@@ -96,7 +99,7 @@ def diagnose_node(options: NodeOptions, sleep: Callable[[float], None] = time.sl
     rules, where = read_rules(src)
     health = None
     cache = checks.node_cache_facts(rules, None)
-    port = _health_port(rules)
+    port = _health_port(src)
     if options.probe_health and cache.addresses and port:
         health = probe_health(cache.addresses[0], port)
         cache = checks.node_cache_facts(rules, health)
