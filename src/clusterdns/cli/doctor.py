@@ -25,7 +25,7 @@ Only loopback addresses are queried unless --probe-remote is given.  Exit status
 nothing is worse than info, 1 on warnings, 2 on errors.
 
 `clusterdns doctor node` (on a node, as root, or in the privileged pod of
-deploy/doctor-node.yaml) checks the kernel against the conntrack race fixes, the conntrack
+deploy/doctor-node/job.yaml) checks the kernel against the conntrack race fixes, the conntrack
 table and UDP timeouts, the per-CPU insert_failed/drop/clashres counters sampled over
 --interval (rising now vs counted long ago), kube-proxy's mode and its DNS rules
 (--random-fully), IPVS conn_reuse_mode, NodeLocal DNSCache (NOTRACK rules, health) and the

@@ -593,5 +593,5 @@ def point_to_doctor_node(findings: Sequence[Finding]) -> list[Finding]:
     return [Finding("node", Severity.INFO,
                     "these stalls look like the conntrack race: check the pod's node",
                     f"from: {', '.join(racy)}",
-                    "run `clusterdns doctor node` on that node (deploy/doctor-node.yaml as a Job): "
+                    "run `clusterdns doctor node` on that node (deploy/doctor-node/job.yaml as a Job): "
                     "kernel fixes, conntrack counters, kube-proxy rules, node cache")]  # fmt: skip
