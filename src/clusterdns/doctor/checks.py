@@ -581,3 +581,17 @@ def check_corefile(blocks: Sequence[ServerBlock], host: ResolvConf | None) -> li
         *check_cache_ttl(blocks),
         *check_plugins_present(blocks),
     ]
+
+
+def point_to_doctor_node(findings: Sequence[Finding]) -> list[Finding]:
+    """The pod's symptoms of the conntrack race (stalls of a whole timeout, lost first
+    tries, insert failures) send the reader to the node, where the cause lives."""
+    racy = [f.check for f in findings if f.check in ("timeouts", "conntrack-insert")
+            and f.severity >= Severity.WARN]  # fmt: skip
+    if not racy:
+        return []
+    return [Finding("node", Severity.INFO,
+                    "these stalls look like the conntrack race: check the pod's node",
+                    f"from: {', '.join(racy)}",
+                    "run `clusterdns doctor node` on that node (deploy/doctor-node/job.yaml as a Job): "
+                    "kernel fixes, conntrack counters, kube-proxy rules, node cache")]  # fmt: skip

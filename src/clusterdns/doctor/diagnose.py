@@ -103,6 +103,7 @@ def diagnose(options: DoctorOptions) -> Report:
     conntrack = read_conntrack(options.proc_root)
     findings.append(checks.check_conntrack_race(conntrack))
     findings.append(checks.check_conntrack_table(conntrack))
+    findings.extend(checks.point_to_doctor_node(findings))
     if options.corefile:
         node = parse(read_text(options.host_resolv_conf)) if options.host_resolv_conf else None
         findings.extend(checks.check_corefile(load_corefile(options.corefile), node))
