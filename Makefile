@@ -2,7 +2,7 @@
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-DEBS   := dnsutils dnsperf dnsmasq-base unbound iproute2 iptables conntrack etcd-server etcd-client fstrm-bin dnstap-ldns podman mmdebstrap buildah
+DEBS   := dnsutils dnsperf dnsmasq-base unbound iproute2 iptables conntrack etcd-server etcd-client fstrm-bin dnstap-ldns podman mmdebstrap buildah prometheus
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: serve test lint unit debs bench clean
