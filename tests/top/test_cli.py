@@ -159,3 +159,18 @@ def test_once_json_from_dnstap_names_the_top_names_and_clients(tmp_path: Path) -
     assert report["search_walk"]["top_names"] == [
         {"namespace": "default", "name": "api.example.com", "wasted": len(WALK)}
     ]
+
+
+def test_live_view_draws_the_tables(server: ClusterDNSProcess) -> None:
+    """Without --json: rich's tables (printed once when stdout is not a terminal)."""
+    ask(server.dns_port, "kubernetes.default.svc.cluster.local")
+    result = subprocess.run(
+        [str(CLUSTERDNS), "top", "--once", "--interval", "1", server.metrics_url],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"COLUMNS": "140", "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr
+    for heading in ("by rcode", "by type", "top names", "needs --dnstap", "search-walk waste"):
+        assert heading in result.stdout
