@@ -4,6 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DEBS   := dnsutils dnsperf dnsmasq-base unbound iproute2 iptables conntrack etcd-server etcd-client fstrm-bin dnstap-ldns podman mmdebstrap buildah
 DEBS   += bpftrace ipvsadm nftables  # doctor node --trace (BPF drop reasons); the lab reports IPVS where the kernel has it
+DEBS   += prometheus  # promtool and a real Prometheus for deploy/monitoring's tests
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: serve test lint unit debs bench clean

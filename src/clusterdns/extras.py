@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "lab": "tools",
     "synth": "tools",
     "tap": "dnstap",
+    "top": "tools",
 }
 
 

@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "synth": "write a synthetic cluster (namespaces, services, EndpointSlices, pods) as JSON "
     "or YAML",
     "tap": "read dnstap: listen on a socket or read a file, print, save, diagnose",
+    "top": "watch one DNS server live: qps by rcode and type, latency, top names (/metrics or dnstap)",
 }
 
 
