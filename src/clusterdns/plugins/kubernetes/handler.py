@@ -157,11 +157,19 @@ class Kubernetes(Plugin):
                 log.exception("plugin/kubernetes: reading %s failed", self.opts.manifests)
             await asyncio.sleep(watcher.interval)
 
-    async def _apply_in_slices(self, changes: Sequence[Change]) -> None:
-        """Apply a poll's changes a few at a time, letting queries in between (slices.py)."""
+    async def _apply_in_slices(self, changes: list[Change]) -> None:
+        """Apply a poll's changes a few at a time, letting queries in between (slices.py).
+
+        ``changes`` is emptied as it goes: a first poll's 100 000 changes freed at once,
+        when the next poll's result replaced them, held the loop 11 ms at 20 000 services.
+        """
         slicer = SHARED
-        for start in range(0, len(changes), BATCH):
-            self.apply(changes[start : start + BATCH], live=False)
+        changes.reverse()  # taken from the end, in order
+        while changes:
+            batch = changes[-BATCH:]
+            del changes[-BATCH:]
+            batch.reverse()
+            self.apply(batch, live=False)
             if slicer.due():
                 await slicer.pause()
 
@@ -171,7 +179,7 @@ class Kubernetes(Plugin):
             self._api = None  # it refers back to us: no cycle to outlive the server's gc.freeze
         await cancel_and_wait(self._task)
         slicer = SHARED
-        while self.store.drain(BATCH * 32):  # a reload lets the old state go in slices
+        while self.store.drain(BATCH * 8):  # a reload lets the old state go in slices
             if slicer.due():
                 await slicer.pause()
 
