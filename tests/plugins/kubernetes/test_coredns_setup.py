@@ -23,6 +23,7 @@ from clusterdns.corefile.parser import parse
 from clusterdns.errors import ConfigError
 from clusterdns.plugins.kubernetes.options import KubernetesOptions, parse_options
 from clusterdns.plugins.kubernetes.records import apex_records, endpoint_label, ns_addresses
+from clusterdns.plugins.kubernetes.setup import connection
 
 
 def directive(snippet: str) -> Directive:
@@ -323,3 +324,36 @@ def test_services_authority(local: list[str], expected: list[str]) -> None:
     assert [r.rdata for r in apex["interwebs.test."] if r.rdtype == "NS"] == [
         "ns.dns.interwebs.test."
     ]
+
+
+@pytest.mark.parametrize(
+    ("snippet", "env", "proxy"),
+    [
+        ("kubernetes cluster.local {\n endpoint https://api.corp:6443\n}", {}, ""),
+        (
+            "kubernetes cluster.local {\n endpoint https://api.corp:6443\n}",
+            {"HTTPS_PROXY": "proxy.corp:3128"},
+            "http://proxy.corp:3128",
+        ),
+        (
+            "kubernetes cluster.local {\n endpoint https://api.corp:6443\n}",
+            {"HTTPS_PROXY": "proxy.corp:3128", "NO_PROXY": ".corp"},
+            "",
+        ),
+        (
+            "kubernetes cluster.local",
+            {
+                "KUBERNETES_SERVICE_HOST": "10.96.0.1",
+                "KUBERNETES_SERVICE_PORT": "443",
+                "HTTPS_PROXY": "http://proxy.corp:3128",
+                "NO_PROXY": "10.96.0.0/12",
+            },
+            "",
+        ),
+    ],
+)
+def test_the_api_connection_takes_the_environment_proxy_as_client_go_does(
+    snippet: str, env: dict[str, str], proxy: str
+) -> None:
+    """client-go (and so CoreDNS) uses ProxyFromEnvironment when the config names no proxy."""
+    assert connection(parse_options(directive(snippet)), env).proxy_url == proxy

@@ -13,6 +13,7 @@ from clusterdns.cluster.kubeconfig import (
     load_kubeconfig,
     ssl_context,
 )
+from clusterdns.cluster.proxyenv import with_environment_proxy
 from clusterdns.corefile.model import Directive
 from clusterdns.errors import ConfigError
 from clusterdns.plugins.kubernetes.handler import Kubernetes
@@ -31,12 +32,15 @@ def bound_addresses(ctx: SetupContext) -> tuple[str, ...]:
 
 
 def connection(opts: KubernetesOptions, env: dict[str, str]) -> Connection:
-    """How to reach the API, in CoreDNS's order: kubeconfig, else endpoint (+ tls), else in-cluster."""
+    """How to reach the API, in CoreDNS's order: kubeconfig, else endpoint (+ tls), else
+    in-cluster; through ``proxy-url``, else the environment's proxy (proxyenv.py)."""
     if opts.kubeconfig:
-        return load_kubeconfig(opts.kubeconfig, opts.kubeconfig_context)
-    if opts.endpoint:
-        return from_endpoint(opts.endpoint, *(opts.tls or ("", "", "")))
-    return in_cluster(env)
+        conn = load_kubeconfig(opts.kubeconfig, opts.kubeconfig_context)
+    elif opts.endpoint:
+        conn = from_endpoint(opts.endpoint, *(opts.tls or ("", "", "")))
+    else:
+        conn = in_cluster(env)
+    return with_environment_proxy(conn, env)
 
 
 def setup(directive: Directive, ctx: SetupContext) -> Plugin:
