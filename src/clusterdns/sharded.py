@@ -15,7 +15,7 @@ maintain, not for the tables every query reads.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterator
-from typing import Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, overload
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -30,16 +30,37 @@ _SHIFT = 20
 _MISSING = object()
 
 
-class ShardedDict(Generic[K, V]):
-    """The subset of ``dict`` the cluster indexes use, over ``SHARDS`` small dicts."""
+class _Sharded(Generic[K]):
+    """What a sharded dict and a sharded set have alike: size, truth, keys, clearing."""
 
     __slots__ = ("_shards",)
+    _shards: list[Any]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._shards[(hash(key) >> _SHIFT) & _MASK]
+
+    def __len__(self) -> int:
+        return sum(map(len, self._shards))
+
+    def __bool__(self) -> bool:
+        return any(self._shards)
+
+    def __iter__(self) -> Iterator[K]:
+        for shard in self._shards:
+            yield from shard
+
+    def clear(self) -> None:
+        for shard in self._shards:
+            shard.clear()
+
+
+class ShardedDict(_Sharded[K], Generic[K, V]):
+    """The subset of ``dict`` the cluster indexes use, over ``SHARDS`` small dicts."""
+
+    __slots__ = ()
 
     def __init__(self) -> None:
         self._shards: list[dict[K, V]] = [{} for _ in range(SHARDS)]
-
-    def _shard(self, key: K) -> dict[K, V]:
-        return self._shards[(hash(key) >> _SHIFT) & _MASK]
 
     def __getitem__(self, key: K) -> V:
         return self._shards[(hash(key) >> _SHIFT) & _MASK][key]
@@ -49,9 +70,6 @@ class ShardedDict(Generic[K, V]):
 
     def __delitem__(self, key: K) -> None:
         del self._shards[(hash(key) >> _SHIFT) & _MASK][key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._shards[(hash(key) >> _SHIFT) & _MASK]
 
     @overload
     def get(self, key: K) -> V | None: ...
@@ -78,16 +96,6 @@ class ShardedDict(Generic[K, V]):
                 return shard.popitem()
         raise KeyError("popitem(): ShardedDict is empty")
 
-    def __len__(self) -> int:
-        return sum(map(len, self._shards))
-
-    def __bool__(self) -> bool:
-        return any(self._shards)
-
-    def __iter__(self) -> Iterator[K]:
-        for shard in self._shards:
-            yield from shard
-
     def keys(self) -> Iterator[K]:
         return iter(self)
 
@@ -103,15 +111,11 @@ class ShardedDict(Generic[K, V]):
         for shard in self._shards:
             yield from shard.items()
 
-    def clear(self) -> None:
-        for shard in self._shards:
-            shard.clear()
 
-
-class ShardedSet(Generic[K]):
+class ShardedSet(_Sharded[K]):
     """The subset of ``set`` the cluster indexes use, over ``SHARDS`` small sets."""
 
-    __slots__ = ("_shards", "_cursor")
+    __slots__ = ("_cursor",)
 
     def __init__(self) -> None:
         self._shards: list[set[K]] = [set() for _ in range(SHARDS)]
@@ -123,9 +127,6 @@ class ShardedSet(Generic[K]):
     def discard(self, key: K) -> None:
         self._shards[(hash(key) >> _SHIFT) & _MASK].discard(key)
 
-    def __contains__(self, key: object) -> bool:
-        return key in self._shards[(hash(key) >> _SHIFT) & _MASK]
-
     def pop(self) -> K:
         shard = self._shards[self._cursor]
         if shard:
@@ -135,17 +136,3 @@ class ShardedSet(Generic[K]):
                 self._cursor = i
                 return shard.pop()
         raise KeyError("pop from an empty ShardedSet")
-
-    def __len__(self) -> int:
-        return sum(map(len, self._shards))
-
-    def __bool__(self) -> bool:
-        return any(self._shards)
-
-    def __iter__(self) -> Iterator[K]:
-        for shard in self._shards:
-            yield from shard
-
-    def clear(self) -> None:
-        for shard in self._shards:
-            shard.clear()

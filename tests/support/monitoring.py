@@ -125,15 +125,7 @@ class Prometheus:
         return f"http://127.0.0.1:{self.port}"
 
     def _ready(self) -> bool | None:
-        if self.process.poll() is not None:
-            raise AssertionError(
-                f"prometheus exited: {(self.directory / 'prometheus.log').read_text()}"
-            )
-        try:
-            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
-                return True if response.status == 200 else None
-        except (OSError, urllib.error.URLError):
-            return None
+        return _answers(self.process, self.directory / "prometheus.log", f"{self.url}/-/ready")
 
     def api(self, path: str, **params: str) -> Any:
         """GET /api/v1/<path>: the ``data`` of a success, AssertionError with the error otherwise."""
@@ -188,15 +180,7 @@ class ClusterDNSProcess:
         return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def _serving(self) -> bool | None:
-        if self.process.poll() is not None:
-            raise AssertionError(
-                f"clusterdns exited: {(self.directory / 'clusterdns.log').read_text()}"
-            )
-        try:
-            with urllib.request.urlopen(self.metrics_url, timeout=2) as response:
-                return True if response.status == 200 else None
-        except (OSError, urllib.error.URLError):
-            return None
+        return _answers(self.process, self.directory / "clusterdns.log", self.metrics_url)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -206,3 +190,14 @@ class ClusterDNSProcess:
             self.process.kill()
             self.process.wait(5)
         self.log.close()
+
+
+def _answers(process: subprocess.Popen[bytes], log: Path, url: str) -> bool | None:
+    """True once ``url`` answers 200; None while it does not yet; fails if the process died."""
+    if process.poll() is not None:
+        raise AssertionError(f"{Path(process.args[0]).name} exited: {log.read_text()}")  # type: ignore[index]
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return True if response.status == 200 else None
+    except (OSError, urllib.error.URLError):
+        return None

@@ -10,13 +10,11 @@ under ``ip netns exec`` and are stopped by their PID.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 import urllib.parse
 from collections.abc import Sequence
@@ -25,10 +23,10 @@ from pathlib import Path
 import dns.message
 import dns.query
 
-CLONE_NEWNET = 0x40000000
+from clusterdns.kernellab.netns import in_namespace
+
 REPO = Path(__file__).resolve().parents[2]
 CLUSTERDNS = str(REPO / ".venv" / "bin" / "clusterdns")
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 class NamespaceError(RuntimeError):
@@ -100,29 +98,13 @@ class Namespaces:
 
 def socket_in(ns: str, family: int, kind: int) -> socket.socket:
     """A socket that lives in network namespace ``ns``."""
-    result: list[socket.socket | BaseException] = []
 
-    def make() -> None:
-        try:
-            fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
-            try:
-                if _libc.setns(fd, CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), f"setns({ns}) failed")
-            finally:
-                os.close(fd)
-            sock = socket.socket(family, kind)
-            sock.setblocking(False)  # dnspython waits with its own timeout on a non-blocking socket
-            result.append(sock)
-        except BaseException as exc:  # handed to the caller's thread
-            result.append(exc)
+    def make() -> socket.socket:
+        sock = socket.socket(family, kind)
+        sock.setblocking(False)  # dnspython waits with its own timeout on a non-blocking socket
+        return sock
 
-    thread = threading.Thread(target=make)
-    thread.start()
-    thread.join()
-    value = result[0]
-    if isinstance(value, BaseException):
-        raise value
-    return value
+    return in_namespace(ns, make)
 
 
 def query(
