@@ -114,7 +114,8 @@ def write_holds(args: argparse.Namespace, holds: dict[int, dict[str, tuple[float
         "In process, on core 0 (the API server on core 1): a task that wakes every 0.5 ms",
         "reads its thread's CPU clock; the CPU time between two of its turns is work that",
         "held the loop (CPU time, so a busy machine's scheduling does not count; wall in",
-        "brackets).",
+        f"brackets). Run {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}, load average "
+        f"{os.getloadavg()[0]:.1f} at the end.",
         "",
         "| services | event | longest hold, CPU ms (wall ms) |",
         "|---|---|---|",
@@ -122,8 +123,10 @@ def write_holds(args: argparse.Namespace, holds: dict[int, dict[str, tuple[float
     for size, events in holds.items():
         for event, (cpu, wall) in events.items():
             lines.append(f"| {size} | {event} | {cpu:.1f} ({wall:.1f}) |")
-    with Path(args.out).open("a") as out:
-        out.write("\n".join(lines) + "\n")
+    out = Path(args.out)
+    report = out.read_text() if out.exists() else ""
+    head, _, _ = report.partition("\n## The longest the query loop was held")
+    out.write_text(head.rstrip("\n") + "\n" + "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
