@@ -14,7 +14,7 @@ maintain, not for the tables every query reads.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable, Iterator, MutableMapping
 from typing import Any, Generic, TypeVar, overload
 
 K = TypeVar("K", bound=Hashable)
@@ -54,8 +54,8 @@ class _Sharded(Generic[K]):
             shard.clear()
 
 
-class ShardedDict(_Sharded[K], Generic[K, V]):
-    """The subset of ``dict`` the cluster indexes use, over ``SHARDS`` small dicts."""
+class ShardedDict(_Sharded[K], MutableMapping[K, V]):
+    """A ``dict`` over ``SHARDS`` small dicts (views and ``==`` come from MutableMapping)."""
 
     __slots__ = ()
 
@@ -96,20 +96,9 @@ class ShardedDict(_Sharded[K], Generic[K, V]):
                 return shard.popitem()
         raise KeyError("popitem(): ShardedDict is empty")
 
-    def keys(self) -> Iterator[K]:
-        return iter(self)
-
     def key_lists(self) -> list[list[K]]:
         """A snapshot of the keys, one list per table: C calls only, however many keys."""
         return [list(shard) for shard in self._shards]
-
-    def values(self) -> Iterator[V]:
-        for shard in self._shards:
-            yield from shard.values()
-
-    def items(self) -> Iterator[tuple[K, V]]:
-        for shard in self._shards:
-            yield from shard.items()
 
 
 class ShardedSet(_Sharded[K]):

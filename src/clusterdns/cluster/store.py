@@ -58,13 +58,13 @@ class ClusterStore:
         self.imply_namespaces = imply_namespaces
         self._declared: dict[str, Namespace] = {}
         self._implied: Counter[str] = Counter()
-        self.services: dict[ServiceKey, Service] = {}
+        self.services: ShardedDict[ServiceKey, Service] = ShardedDict()
         self._services_in: dict[str, dict[ServiceKey, None]] = {}
-        self._slices: dict[tuple[str, str], ServiceEndpoints] = {}
-        self._legacy: dict[tuple[str, str], ServiceEndpoints] = {}
-        self._slices_of: dict[ServiceKey, dict[tuple[str, str], None]] = {}
+        self._slices: ShardedDict[tuple[str, str], ServiceEndpoints] = ShardedDict()
+        self._legacy: ShardedDict[tuple[str, str], ServiceEndpoints] = ShardedDict()
+        self._slices_of: ShardedDict[ServiceKey, dict[tuple[str, str], None]] = ShardedDict()
         #: canonical address -> services with that cluster IP, in the order they came
-        self._cluster_ips: dict[str, dict[ServiceKey, None]] = {}
+        self._cluster_ips: ShardedDict[str, dict[ServiceKey, None]] = ShardedDict()
         #: canonical address -> one service key per endpoint that holds it (a multiset)
         self._endpoint_ips: ShardedDict[str, tuple[ServiceKey, ...]] = ShardedDict()
         self._pods: ShardedDict[tuple[str, str], Pod] = ShardedDict()
@@ -118,15 +118,13 @@ class ClusterStore:
         """
         if kind == "Namespace":
             return (("Namespace", "", name) for name in list(self._declared))
-        tables: dict[str, dict[tuple[str, str], Any] | ShardedDict[tuple[str, str], Any]] = {
+        tables: dict[str, ShardedDict[tuple[str, str], Any]] = {
             "Service": self.services,
             "EndpointSlice": self._slices,
             "Endpoints": self._legacy,
             "Pod": self._pods,
         }
-        table = tables[kind]
-        snapshot = table.key_lists() if isinstance(table, ShardedDict) else [list(table)]
-        return ((kind, ns, name) for keys in snapshot for ns, name in keys)
+        return ((kind, ns, name) for keys in tables[kind].key_lists() for ns, name in keys)
 
     def addresses_of(self, key: ServiceKey) -> set[str]:
         """A service's cluster IPs and endpoint addresses (canonical): its PTR owners."""
@@ -242,7 +240,7 @@ class ClusterStore:
 
     def _put_endpoints(
         self,
-        held: dict[tuple[str, str], ServiceEndpoints],
+        held: ShardedDict[tuple[str, str], ServiceEndpoints],
         key: tuple[str, str],
         new: ServiceEndpoints | None,
         touched: Touched,
