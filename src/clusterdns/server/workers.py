@@ -1,0 +1,572 @@
+"""``serve -workers N``: a supervisor, N serving processes, one view of the cluster.
+
+The supervisor sets the Corefile up (every error is reported before anything
+starts), starts only the plugins that hold a view of the cluster
+(``plugins/views.py``: the kubernetes plugin's list+watch, store and zone),
+waits for their first sync, binds the DNS sockets, freezes the heap
+(``gc.freeze``, so the copies the collector would make never happen) and
+forks the workers.  The cluster state is then shared copy-on-write, and the
+API watches run once per pod.  Every change the supervisor applies after a
+fork is sent, in order, over the worker's socketpair and applied to its copy.
+
+A worker builds its whole server from the Corefile itself, after the fork:
+nothing it inherited is running in it.  Its kubernetes plugin follows the
+inherited view instead of opening a source.  All workers serve the same UDP
+and TCP sockets, bound once by the supervisor (one receive queue: a worker
+that dies or restarts drops nothing queued, which separate SO_REUSEPORT
+sockets would; see the README's "How it is built" for the numbers).
+
+To the outside it is one server: the supervisor alone binds the HTTP
+endpoints the workers' plugins ask for (health, ready, prometheus) and
+answers each request by asking every worker over its socket (``/metrics``
+merged, ``metricsmerge.py``; ``/ready`` 200 when every worker is).  SIGUSR1
+reloads every worker; SIGTERM runs every worker's lameduck at once, then
+stops; a worker that dies is forked again from the supervisor's current
+state and counted in ``clusterdns_worker_restarts_total``.
+
+The supervisor runs asyncio's own event loop, not uvloop: a fork leaves the
+child inside the parent's loop, and a pure-Python loop can simply be
+abandoned (kept referenced, its descriptors closed), while libuv keeps
+process-wide state.  Each worker starts uvloop fresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import pickle
+import signal
+import socket
+import struct
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import REGISTRY, Counter, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from clusterdns.errors import ClusterDNSError, ConfigError
+from clusterdns.plugins import views
+from clusterdns.plugins.plugin import Route
+from clusterdns.server.collector import COLLECTOR
+from clusterdns.server.http import HTTPEndpoint
+from clusterdns.server.metricsmerge import merge
+from clusterdns.server.run import install_event_loop
+from clusterdns.server.server import PlannedBlock, Server, socket_pair
+
+log = logging.getLogger("clusterdns.server.workers")
+
+RESTARTS = Counter(
+    "clusterdns_worker_restarts_total",
+    "Worker processes of `serve -workers` forked again after one died.",
+)
+
+#: families only the supervisor adds to (a worker inherits their values at its fork)
+SUPERVISOR_FAMILIES = ("coredns_kubernetes_", "clusterdns_kubernetes_", "clusterdns_worker_")
+READY_PATH, METRICS_PATH = "/ready", "/metrics"
+#: how long the supervisor waits for one worker's answer to an HTTP request or a reload
+ANSWER_SECONDS = 5.0
+START_SECONDS = 120.0
+#: a worker that died sooner than this after its fork is forked again only after a pause
+QUICK_DEATH = 2.0
+#: a worker that reads nothing while this much waits for it is killed (and forked again)
+MAX_BACKLOG = 256 << 20
+#: what a stopped worker gets for its lameduck before it is killed
+STOP_GRACE = 60.0
+
+_HEADER = struct.Struct("!I")
+
+#: in a worker: what it inherited and must never free (their descriptors were closed
+#: by number, and a socket object's finaliser would close whatever has that number now)
+_ABANDONED: list[object] = []
+
+
+def frame(message: object) -> bytes:
+    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return _HEADER.pack(len(body)) + body
+
+
+async def receive(reader: asyncio.StreamReader) -> Any:
+    """The next message, or None when the other side has gone."""
+    try:
+        head = await reader.readexactly(_HEADER.size)
+        body = await reader.readexactly(_HEADER.unpack(head)[0])
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return None
+    return pickle.loads(body)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSpec:
+    """What a forked worker needs to build its server."""
+
+    text: str
+    filename: str
+    default_port: int
+    sockets: dict[tuple[str, int], tuple[socket.socket, socket.socket]]
+
+
+@dataclass
+class WorkerProcess:
+    slot: int
+    pid: int
+    forked_at: float
+    sock: socket.socket
+    writer: asyncio.StreamWriter | None = None
+    #: frames published before the writer existed, sent first
+    backlog: list[bytes] = field(default_factory=list)
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    failure: str = ""
+    pending: dict[int, asyncio.Future[Any]] = field(default_factory=dict)
+    task: asyncio.Task[None] | None = None
+    exited: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def send(self, data: bytes) -> None:
+        if self.writer is None:
+            self.backlog.append(data)
+            return
+        if self.writer.transport.is_closing():
+            return
+        self.writer.write(data)
+        if self.writer.transport.get_write_buffer_size() > MAX_BACKLOG:
+            log.error("[ERROR] worker %d (pid %d) is not reading: killing it", self.slot, self.pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+
+class WorkerPool:
+    """The supervisor: the ``Server`` interface that ``run.py`` and the node cache drive."""
+
+    def __init__(
+        self, text: str, filename: str = "Corefile", *, default_port: int, workers: int
+    ) -> None:
+        self.text = text
+        self.filename = filename
+        self.default_port = default_port
+        self.count = workers
+        self.builder = Server(text, filename, default_port=default_port)
+        self.blocks: list[PlannedBlock] = []
+        self.owners: list[views.ViewOwner] = []
+        self.sockets: dict[tuple[str, int], tuple[socket.socket, socket.socket]] = {}
+        self.workers: dict[int, WorkerProcess] = {}
+        self.http: dict[tuple[str, int], HTTPEndpoint] = {}
+        self._routes: dict[tuple[str, int, str], Route] = {}
+        self._stopping = False
+        self._ids = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- the Server interface ------------------------------------------------
+
+    def plan(self, text: str) -> list[PlannedBlock]:
+        return self.builder.plan(text)
+
+    def addresses(self) -> list[tuple[str, int]]:
+        return [
+            (host or "0.0.0.0", udp.getsockname()[1])
+            for (host, _), (udp, _) in self.sockets.items()
+        ]
+
+    async def http_endpoint(self, address: str, default_port: int) -> HTTPEndpoint:
+        return await self.builder.http_endpoint(address, default_port)
+
+    async def start(self, planned: list[PlannedBlock] | None = None) -> None:
+        """Build the views, wait for their sync, bind, fork; return once every worker serves."""
+        self.blocks = planned if planned is not None else self.plan(self.text)
+        owners: list[views.ViewOwner] = [
+            p for b in self.blocks for p in b.plugins if isinstance(p, views.ViewOwner)
+        ]
+        with COLLECTOR.starting():  # frozen on leaving: the workers share it untouched
+            results = await asyncio.gather(*(o.start() for o in owners), return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            await asyncio.gather(*(o.stop() for o in owners), return_exceptions=True)
+            raise failed[0]
+        self.owners = owners
+        for owner in owners:
+            owner.publish_to(self)
+        try:
+            self.sockets = bind_sockets(self.blocks)
+            for slot in range(self.count):
+                self._fork(slot)
+            await self._wait_started()
+        except BaseException:
+            await self.stop()
+            raise
+        log.info("[INFO] serving with %d workers", self.count)
+
+    async def _wait_started(self) -> None:
+        deadline = time.monotonic() + START_SECONDS
+        for worker in list(self.workers.values()):
+            waits = [asyncio.ensure_future(e.wait()) for e in (worker.started, worker.exited)]
+            await asyncio.wait(
+                waits, timeout=max(0.0, deadline - time.monotonic()), return_when="FIRST_COMPLETED"
+            )
+            for wait in waits:
+                wait.cancel()
+            if not worker.started.is_set():
+                raise ClusterDNSError(
+                    f"worker {worker.slot} did not start: {worker.failure or 'no answer'}"
+                )
+
+    async def reload(self, text: str | None = None) -> bool:
+        """Every worker reloads ``text``; a file that does not set up is refused here, once."""
+        new_text = self.text if text is None else text
+        try:
+            planned = self.plan(new_text)
+        except Exception as exc:  # a bad reload must never take the server down
+            log.error("[ERROR] Restart failed: %s", exc)
+            return False
+        keys = {p.view_key for b in planned for p in b.plugins if isinstance(p, views.ViewOwner)}
+        if keys != {o.view_key for o in self.owners}:
+            log.warning(
+                "[WARNING] reload changes a kubernetes directive: with -workers its list+watch "
+                "is started at start-up; the workers open their own until the server restarts"
+            )
+        answers = await asyncio.gather(
+            *(self._ask(w, ("reload", new_text), START_SECONDS) for w in self._live())
+        )
+        ok = all(a is not None and a[0] for a in answers)
+        for answer in answers:
+            if answer is not None:
+                await self._sync_http(answer[1])
+        if ok:
+            self.text = new_text
+            self.blocks = planned
+        return ok
+
+    async def stop(self) -> None:
+        """Every worker's lameduck at once, then their stop; then the views and endpoints."""
+        self._stopping = True
+        for worker in self.workers.values():
+            worker.send(frame(("stop",)))
+        deadline = time.monotonic() + STOP_GRACE
+        for worker in list(self.workers.values()):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(worker.exited.wait(), max(0.1, deadline - time.monotonic()))
+            if not worker.exited.is_set():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker.pid, signal.SIGKILL)
+                await worker.exited.wait()
+        await asyncio.gather(*(o.stop() for o in self.owners), return_exceptions=True)
+        for endpoint in self.builder.http.values():
+            await endpoint.close()
+        for pair in self.sockets.values():
+            for sock in pair:
+                sock.close()
+        self.sockets.clear()
+
+    # -- views.Publisher: every change the views apply, to every worker ---------
+
+    def publish_changes(self, key: str, changes: Sequence[Any]) -> None:
+        if self.workers:
+            self._broadcast(frame(("apply", key, list(changes))))
+
+    def publish_synced(self, key: str, kind: str) -> None:
+        if self.workers:
+            self._broadcast(frame(("synced", key, kind)))
+
+    def _broadcast(self, data: bytes) -> None:
+        for worker in self.workers.values():
+            worker.send(data)
+
+    # -- forking ---------------------------------------------------------------
+
+    def _fork(self, slot: int) -> None:
+        """Fork a worker from the state as it is now (called between awaits: consistent)."""
+        parent, child = socket.socketpair()
+        spec = WorkerSpec(self.text, self.filename, self.default_port, self.sockets)
+        keep = {0, 1, 2, child.fileno()} | {s.fileno() for p in self.sockets.values() for s in p}
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child, which never returns
+            code = 1
+            try:
+                code = run_worker(slot, spec, child, keep, self.owners)
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        child.close()
+        worker = WorkerProcess(slot, pid, time.monotonic(), parent)
+        self.workers[slot] = worker
+        worker.task = asyncio.ensure_future(self._follow(worker))
+
+    async def _follow(self, worker: WorkerProcess) -> None:
+        """Read one worker's messages; when it has gone, reap it and fork another."""
+        reader, worker.writer = await asyncio.open_unix_connection(sock=worker.sock)
+        for data in worker.backlog:
+            worker.writer.write(data)
+        worker.backlog.clear()
+        while True:
+            message = await receive(reader)
+            if message is None:
+                break
+            self._handle(worker, message)
+        worker.writer.close()
+        status = await _reap(worker.pid)
+        for future in worker.pending.values():
+            if not future.done():
+                future.set_result(None)
+        if self.workers.get(worker.slot) is worker:
+            del self.workers[worker.slot]
+        worker.exited.set()
+        if self._stopping or not worker.started.is_set():
+            return
+        log.error(
+            "[ERROR] worker %d (pid %d) %s; starting another",
+            worker.slot,
+            worker.pid,
+            _exit_text(status),
+        )
+        RESTARTS.inc()
+        if time.monotonic() - worker.forked_at < QUICK_DEATH:
+            await asyncio.sleep(QUICK_DEATH)
+            if self._stopping:
+                return
+        self._fork(worker.slot)
+
+    def _handle(self, worker: WorkerProcess, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "started":
+            worker.started.set()
+            self._spawn(self._sync_http(message[1]))
+        elif kind == "failed":
+            worker.failure = message[1]
+        elif kind == "answer":
+            future = worker.pending.pop(message[1], None)
+            if future is not None and not future.done():
+                future.set_result(message[2])
+        elif kind == "reload":  # a worker's reload plugin saw the Corefile change
+            self._spawn(self.reload(message[1]))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _live(self) -> list[WorkerProcess]:
+        return [w for w in self.workers.values() if w.started.is_set() and not w.exited.is_set()]
+
+    async def _ask(self, worker: WorkerProcess, request: tuple[Any, ...], seconds: float) -> Any:
+        """Send ``request`` with an id; its answer, or None when none came in time."""
+        self._ids += 1
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        worker.pending[self._ids] = future
+        worker.send(frame((request[0], self._ids, *request[1:])))
+        try:
+            return await asyncio.wait_for(future, seconds)
+        except TimeoutError:
+            worker.pending.pop(self._ids, None)
+            return None
+
+    # -- one HTTP server for all -------------------------------------------------
+
+    async def _sync_http(self, endpoints: list[tuple[str, int, tuple[str, ...]]]) -> None:
+        """Serve, on the supervisor's endpoints, every route the workers' plugins added."""
+        wanted = {(host, port, path) for host, port, paths in endpoints for path in paths}
+        for key in [k for k in self._routes if k not in wanted]:
+            host, port, path = key
+            endpoint = self.builder.http.get((host, port))
+            if endpoint is not None:
+                endpoint.remove(path, self._routes.pop(key))
+        for key in sorted(wanted - self._routes.keys()):
+            host, port, path = key
+            endpoint = self.builder.http.get((host, port))
+            if endpoint is None:
+                endpoint = self.builder.http[(host, port)] = HTTPEndpoint(host, port)
+                await endpoint.start()
+            route = self._routes[key] = self._route(host, port, path)
+            endpoint.add(path, route)
+
+    def _route(self, host: str, port: int, path: str) -> Route:
+        async def answer() -> tuple[int, str, bytes]:
+            return await self.answer(host, port, path)
+
+        return answer
+
+    async def answer(self, host: str, port: int, path: str) -> tuple[int, str, bytes]:
+        """One answer for the pod from every worker's answer to ``path``."""
+        live = self._live()
+        results = await asyncio.gather(
+            *(self._ask(w, ("http", host, port, path), ANSWER_SECONDS) for w in live)
+        )
+        answered: list[tuple[int, str, bytes]] = [r for r in results if r is not None]
+        if path == METRICS_PATH and answered:
+            own = generate_latest(REGISTRY).decode()
+            texts = [body.decode() for status, _, body in answered if status == 200]
+            body = merge(own, texts, lambda name: name.startswith(SUPERVISOR_FAMILIES))
+            return 200, CONTENT_TYPE_LATEST, body.encode()
+        failing = [r for r in answered if r[0] != 200]
+        if failing:
+            status, ctype, _ = failing[0]
+            return status, ctype, b", ".join(dict.fromkeys(r[2] for r in failing))
+        if path == READY_PATH and len(answered) < self.count:
+            waiting = self.count - len(answered)
+            return 503, "text/plain", f"{waiting} of {self.count} workers starting".encode()
+        if not answered:
+            return 503, "text/plain", b"no worker is answering"
+        return answered[0]
+
+
+def bind_sockets(
+    planned: list[PlannedBlock],
+) -> dict[tuple[str, int], tuple[socket.socket, socket.socket]]:
+    """The UDP and TCP sockets of every listener the blocks need, bound once for all workers."""
+    bound: dict[tuple[str, int], tuple[socket.socket, socket.socket]] = {}
+    try:
+        for block in planned:
+            for host in block.hosts:
+                for _, port in block.addresses:
+                    if (host, port) not in bound:
+                        udp, tcp = socket_pair(host, port)
+                        tcp.listen(1024)
+                        bound[(host, port)] = (udp, tcp)
+    except BaseException:
+        for pair in bound.values():
+            for sock in pair:
+                sock.close()
+        raise
+    return bound
+
+
+async def _reap(pid: int) -> int:
+    """The wait status of a child that has closed its socket (it exits right after)."""
+    while True:
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return 0
+        if done:
+            return status
+        await asyncio.sleep(0.01)
+
+
+def _exit_text(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"was killed by signal {os.WTERMSIG(status)}"
+    return f"exited with status {os.waitstatus_to_exitcode(status)}"
+
+
+# -- the worker side -----------------------------------------------------------
+
+
+def run_worker(
+    slot: int,
+    spec: WorkerSpec,
+    channel: socket.socket,
+    keep: set[int],
+    owners: list[views.ViewOwner],
+) -> int:
+    """In the forked child: leave the supervisor's loop behind, serve on a fresh one."""
+    _close_descriptors(keep)
+    signal.set_wakeup_fd(-1)
+    for number in (signal.SIGTERM, signal.SIGUSR1, signal.SIGCHLD, signal.SIGHUP):
+        signal.signal(number, signal.SIG_DFL)
+    # Ctrl-C reaches every process of the group: the supervisor stops the workers in order
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _ABANDONED.extend([asyncio.events._get_running_loop(), asyncio.get_event_loop_policy()])
+    asyncio.events._set_running_loop(None)
+    views.inherit(owners)
+    install_event_loop()
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    return loop.run_until_complete(serve_worker(slot, spec, channel))
+
+
+def _close_descriptors(keep: set[int]) -> None:
+    for name in os.listdir("/proc/self/fd"):
+        number = int(name)
+        if number not in keep:
+            with contextlib.suppress(OSError):
+                os.close(number)
+
+
+async def serve_worker(slot: int, spec: WorkerSpec, channel: socket.socket) -> int:
+    reader, writer = await asyncio.open_unix_connection(sock=channel)
+    server = Server(spec.text, spec.filename, default_port=spec.default_port)
+    server.shared_sockets = spec.sockets
+    server.bind_http = False
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    try:
+        await server.start()
+    except Exception as exc:
+        writer.write(frame(("failed", str(exc))))
+        await writer.drain()
+        return 1
+    writer.write(frame(("started", endpoints_of(server))))
+    log.debug("worker %d (pid %d) serving", slot, os.getpid())
+    follower = WorkerSide(server, writer, stop)
+    reading = asyncio.ensure_future(follower.read(reader))
+    await stop.wait()
+    await server.stop()
+    reading.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await reading
+    writer.close()
+    return 0
+
+
+def endpoints_of(server: Server) -> list[tuple[str, int, tuple[str, ...]]]:
+    """The HTTP routes a worker's plugins added: the supervisor serves them."""
+    return [(host, port, tuple(ep.routes)) for (host, port), ep in server.http.items()]
+
+
+class WorkerSide:
+    """A worker's end of its socket: changes to apply, questions to answer, reload, stop."""
+
+    def __init__(self, server: Server, writer: asyncio.StreamWriter, stop: asyncio.Event) -> None:
+        self.server = server
+        self.writer = writer
+        self.stop = stop
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def read(self, reader: asyncio.StreamReader) -> None:
+        while True:
+            message = await receive(reader)
+            if message is None:  # the supervisor has gone: so do we
+                self.stop.set()
+                return
+            kind = message[0]
+            if kind == "apply":
+                views.deliver(message[1], message[2])
+            elif kind == "synced":
+                views.deliver_synced(message[1], message[2])
+            elif kind == "http":
+                self._spawn(self._answer(message[1], message[2], message[3], message[4]))
+            elif kind == "reload":
+                self._spawn(self._reload(message[1], message[2]))
+            elif kind == "stop":
+                self.stop.set()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer(self, ident: int, host: str, port: int, path: str) -> None:
+        endpoint = self.server.http.get((host, port))
+        if endpoint is None:
+            result: tuple[int, str, bytes] = (404, "text/plain", b"404 page not found\n")
+        else:
+            result = await endpoint.answer(path)
+        self.writer.write(frame(("answer", ident, result)))
+
+    async def _reload(self, ident: int, text: str) -> None:
+        ok = await self.server.reload(text)
+        self.writer.write(frame(("answer", ident, (ok, endpoints_of(self.server)))))
+
+
+def check_workers(count: int) -> int:
+    if count < 1:
+        raise ConfigError(f"-workers {count}: give 1 or more (1: a single process, no supervisor)")
+    return count
