@@ -1,0 +1,269 @@
+"""`clusterdns serve -workers N` as processes: one watch, every worker current, one server outside.
+
+Which worker takes a datagram from the shared socket is the kernel's choice, so
+a test that needs one particular worker to answer stops the others
+(SIGSTOP: a stopped process reads nothing, the socket's queue goes to the one
+left) and lets them go on afterwards (SIGCONT).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import dns.message
+import dns.query
+import dns.rcode
+import pytest
+import yaml
+
+from clusterdns.cluster import sample_cluster_path
+from tests.support.apiserver import ApiServer
+from tests.support.kubeconfigs import write_kubeconfig
+from tests.support.serverutil import http_get
+
+CLI = [sys.executable, "-m", "clusterdns"]
+TOKEN = "workers-token"
+KINDS = ("Service", "EndpointSlice", "Namespace")
+T = TypeVar("T")
+
+
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], T], what: str, seconds: float = 20) -> T:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def ask(port: int, name: str) -> dns.message.Message | None:
+    try:
+        query = dns.message.make_query(name, "A")
+        return dns.query.udp(query, "127.0.0.1", port=port, timeout=0.5)
+    except dns.exception.Timeout:
+        return None
+
+
+def address_of(port: int, name: str) -> str | None:
+    reply = ask(port, name)
+    if reply is None or reply.rcode() != dns.rcode.NOERROR or not reply.answer:
+        return None
+    return reply.answer[0][0].to_text()
+
+
+def children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as handle:
+        return [int(n) for n in handle.read().split()]
+
+
+@contextlib.contextmanager
+def only(worker: int, workers: list[int]) -> Iterator[None]:
+    """Every other worker stopped, so ``worker`` alone reads the shared socket."""
+    others = [w for w in workers if w != worker]
+    for other in others:
+        os.kill(other, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for other in others:
+            os.kill(other, signal.SIGCONT)
+
+
+@dataclass
+class Pod:
+    process: subprocess.Popen[bytes]
+    port: int
+    http: int
+    conf: Path
+
+    def workers(self, count: int) -> list[int]:
+        return wait_for(
+            lambda: (found := children(self.process.pid)) and len(found) == count and found,
+            f"{count} workers",
+        )
+
+    def metric(self, prefix: str) -> float:
+        status, body = http_get(self.http, "/metrics")
+        assert status == 200
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in body.decode().splitlines()
+            if line.startswith(prefix)
+        )
+
+    def ready(self) -> bool:
+        return http_get(self.http, "/ready")[0] == 200
+
+
+def corefile(port: int, http: int, kubeconfig: Path, address: str) -> str:
+    return f"""
+.:{port} {{
+    bind 127.0.0.1
+    ready 127.0.0.1:{http}
+    health 127.0.0.1:{http}
+    prometheus 127.0.0.1:{http}
+    hosts {{
+        {address} web.test
+        fallthrough
+    }}
+    kubernetes cluster.local {{
+        kubeconfig {kubeconfig}
+    }}
+}}
+"""
+
+
+def start_pod(tmp_path: Path, api: ApiServer, *flags: str) -> Pod:
+    kubeconfig = write_kubeconfig(tmp_path / "kc", {"server": api.url}, {"token": TOKEN})
+    port, http = free_port(), free_port(socket.SOCK_STREAM)
+    conf = tmp_path / "Corefile"
+    conf.write_text(corefile(port, http, kubeconfig, "10.0.0.1"))
+    process = subprocess.Popen(
+        [*CLI, "serve", "-quiet", "-conf", str(conf), *flags], stdout=subprocess.DEVNULL
+    )
+    pod = Pod(process, port, http, conf)
+    wait_for(lambda: _ready_or_dead(pod), "the pod to be ready", seconds=30)
+    return pod
+
+
+def _ready_or_dead(pod: Pod) -> bool:
+    assert pod.process.poll() is None, "the server exited"
+    with contextlib.suppress(OSError):
+        return pod.ready()
+    return False
+
+
+def stop_pod(pod: Pod) -> int:
+    if pod.process.poll() is None:
+        pod.process.send_signal(signal.SIGTERM)
+    try:
+        return pod.process.wait(20)
+    except subprocess.TimeoutExpired:
+        pod.process.kill()
+        return pod.process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[ApiServer]:
+    server = ApiServer(tokens={TOKEN: "clusterdns"})
+    server.load(yaml.safe_load(sample_cluster_path().read_text())["items"])
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="module")
+def pod(api: ApiServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pod]:
+    started = start_pod(tmp_path_factory.mktemp("workers"), api, "-workers", "2")
+    try:
+        yield started
+    finally:
+        assert stop_pod(started) == 0
+
+
+def service(name: str, ip: str) -> dict[str, object]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"clusterIP": ip, "clusterIPs": [ip], "ports": [{"port": 80}]},
+    }
+
+
+def test_a_new_service_reaches_every_worker_through_one_watch(pod: Pod, api: ApiServer) -> None:
+    """The API is listed and watched once per pod (the supervisor's), not once per worker."""
+    workers = pod.workers(2)
+    api.create(service("added", "10.96.77.7"))
+    name = "added.default.svc.cluster.local."
+    for worker in workers:
+        with only(worker, workers):
+            wait_for(lambda: address_of(pod.port, name) == "10.96.77.7", f"worker {worker}")
+    for kind in KINDS:
+        assert len(api.requests("watch", kind)) == 1, kind
+        assert len(api.requests("list", kind)) == 1, kind
+
+
+def test_metrics_are_the_sums_over_workers(pod: Pod) -> None:
+    """One /metrics with CoreDNS's names and no worker label: requests summed."""
+    workers = pod.workers(2)
+    series = 'coredns_dns_requests_total{family="1",proto="udp",server="dns://127.0.0.1:'
+    before = pod.metric(series)
+    sent = 0
+    for count, worker in zip((3, 4), workers, strict=True):
+        with only(worker, workers):
+            for _ in range(count):
+                assert address_of(pod.port, "web.test.") == "10.0.0.1"
+                sent += 1
+    assert pod.metric(series) - before == sent
+    assert "worker=" not in http_get(pod.http, "/metrics")[1].decode()
+    assert pod.metric("clusterdns_worker_restarts_total") == 0
+
+
+def test_sigusr1_reloads_every_worker(pod: Pod) -> None:
+    workers = pod.workers(2)
+    pod.conf.write_text(pod.conf.read_text().replace("10.0.0.1 web.test", "10.0.0.2 web.test"))
+    try:
+        os.kill(pod.process.pid, signal.SIGUSR1)
+        for worker in workers:
+            with only(worker, workers):
+                wait_for(lambda: address_of(pod.port, "web.test.") == "10.0.0.2", "the reload")
+        assert pod.workers(2) == workers  # reloaded in place, not restarted
+    finally:
+        pod.conf.write_text(pod.conf.read_text().replace("10.0.0.2 web", "10.0.0.1 web"))
+        os.kill(pod.process.pid, signal.SIGUSR1)
+        wait_for(lambda: address_of(pod.port, "web.test.") == "10.0.0.1", "the reload back")
+
+
+def test_a_killed_worker_is_replaced_while_the_other_answers(
+    api: ApiServer, tmp_path: Path
+) -> None:
+    pod = start_pod(tmp_path, api, "-workers", "2")
+    try:
+        first, second = pod.workers(2)
+        os.kill(first, signal.SIGKILL)
+        assert address_of(pod.port, "kubernetes.default.svc.cluster.local.") == "10.96.0.1"
+        wait_for(lambda: pod.metric("clusterdns_worker_restarts_total") == 1, "the restart")
+        replaced = pod.workers(2)
+        assert second in replaced and first not in replaced
+        wait_for(pod.ready, "ready again")
+    finally:
+        assert stop_pod(pod) == 0  # SIGTERM: a clean exit, every worker stopped
+    assert pod.process.returncode == 0
+
+
+def test_taskset_to_one_cpu_runs_one_process(api: ApiServer, tmp_path: Path) -> None:
+    """The default worker count is the CPUs the affinity allows: one CPU, no supervisor."""
+    kubeconfig = write_kubeconfig(tmp_path / "kc", {"server": api.url}, {"token": TOKEN})
+    port, http = free_port(), free_port(socket.SOCK_STREAM)
+    conf = tmp_path / "Corefile"
+    conf.write_text(corefile(port, http, kubeconfig, "10.0.0.1"))
+    process = subprocess.Popen(
+        ["taskset", "-c", "0", *CLI, "serve", "-quiet", "-conf", str(conf)],
+        stdout=subprocess.DEVNULL,
+    )
+    pod = Pod(process, port, http, conf)
+    try:
+        wait_for(lambda: _ready_or_dead(pod), "the server to be ready", seconds=30)
+        assert children(process.pid) == []
+        assert address_of(port, "web.test.") == "10.0.0.1"
+    finally:
+        assert stop_pod(pod) == 0
