@@ -78,6 +78,10 @@ QUICK_DEATH = 2.0
 MAX_BACKLOG = 256 << 20
 #: what a stopped worker gets for its lameduck before it is killed
 STOP_GRACE = 60.0
+#: a worker's own ``os._exit(1)`` is CoreDNS's log.Fatal (the loop plugin): the pod exits
+FATAL_STATUS = 1
+#: a worker that raised out of its loop (a bug): forked again, as a killed one is
+CRASHED_STATUS = 70
 
 _HEADER = struct.Struct("!I")
 
@@ -285,7 +289,7 @@ class WorkerPool:
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
-            code = 1
+            code = CRASHED_STATUS
             try:
                 code = run_worker(slot, spec, child, keep, self.owners)
             except BaseException:
@@ -320,6 +324,8 @@ class WorkerPool:
         worker.exited.set()
         if self._stopping or not worker.started.is_set():
             return
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == FATAL_STATUS:
+            self._exit_fatally(worker)
         log.error(
             "[ERROR] worker %d (pid %d) %s; starting another",
             worker.slot,
@@ -332,6 +338,16 @@ class WorkerPool:
             if self._stopping:
                 return
         self._fork(worker.slot)
+
+    def _exit_fatally(self, worker: WorkerProcess) -> None:
+        """A worker logged a fatal error and exited: so does the pod, as CoreDNS would."""
+        log.error("[ERROR] worker %d (pid %d) exited fatally: stopping", worker.slot, worker.pid)
+        for other in self.workers.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(other.pid, signal.SIGKILL)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(FATAL_STATUS)
 
     def _handle(self, worker: WorkerProcess, message: tuple[Any, ...]) -> None:
         kind = message[0]
