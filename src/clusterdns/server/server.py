@@ -155,6 +155,8 @@ class Server:
         self.shared_sockets: dict[tuple[str, int], tuple[socket.socket, socket.socket]] = {}
         #: False in a worker: its HTTP routes are answered through the supervisor's endpoints
         self.bind_http = True
+        #: (host, port) -> the port a worker binds its own SO_REUSEPORT sockets on instead
+        self.reuse_ports: dict[tuple[str, int], int] = {}
 
     # -- building ----------------------------------------------------------
 
@@ -389,6 +391,8 @@ class Server:
         dispatcher = Dispatcher(f"dns://:{port}", self.stats)
         listener = Listener(host, port, dispatcher)
         shared = self.shared_sockets.get((host, port))
+        if (host, port) in self.reuse_ports:
+            shared = socket_pair(host, self.reuse_ports[(host, port)], reuse_port=True)
         if shared is not None:
             listener.port = shared[0].getsockname()[1]
             dispatcher.server = server_label(host, listener.port)
@@ -529,16 +533,19 @@ def server_label(host: str, port: int) -> str:
     return f"dns://{host}:{port}"
 
 
-def socket_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
+def socket_pair(
+    host: str, port: int, *, reuse_port: bool = False
+) -> tuple[socket.socket, socket.socket]:
     """UDP and TCP sockets on one port; for port 0 (tests) TCP takes the port UDP got.
 
     The kernel picks the UDP port without looking at TCP, so that port may be
-    taken for TCP: then try again with another.
+    taken for TCP: then try again with another.  ``reuse_port``: SO_REUSEPORT,
+    one socket per worker in a group the kernel spreads flows over.
     """
     for _ in range(20 if port == 0 else 1):
-        udp = _udp_socket(host, port)
+        udp = _udp_socket(host, port, reuse_port)
         try:
-            return udp, _tcp_socket(host, udp.getsockname()[1])
+            return udp, _tcp_socket(host, udp.getsockname()[1], reuse_port)
         except ConfigError:
             udp.close()
             if port != 0:
@@ -567,17 +574,21 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def _udp_socket(host: str, port: int) -> socket.socket:
+def _udp_socket(host: str, port: int, reuse_port: bool = False) -> socket.socket:
     sock = socket.socket(_family(host), socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     return _bind(sock, host, port, "udp")
 
 
-def _tcp_socket(host: str, port: int) -> socket.socket:
+def _tcp_socket(host: str, port: int, reuse_port: bool = False) -> socket.socket:
     sock = socket.socket(_family(host), socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     return _bind(sock, host, port, "tcp")
 
 

@@ -37,6 +37,7 @@ import contextlib
 import logging
 import os
 import pickle
+import resource
 import signal
 import socket
 import struct
@@ -78,6 +79,10 @@ QUICK_DEATH = 2.0
 MAX_BACKLOG = 256 << 20
 #: what a stopped worker gets for its lameduck before it is killed
 STOP_GRACE = 60.0
+#: ``shared`` (one socket per address, inherited by every worker) or ``reuseport`` (each
+#: worker binds its own SO_REUSEPORT socket): the environment variable picks one to measure
+SOCKETS_ENV = "CLUSTERDNS_WORKER_SOCKETS"
+REUSEPORT = "reuseport"
 #: a worker's own ``os._exit(1)`` is CoreDNS's log.Fatal (the loop plugin): the pod exits
 FATAL_STATUS = 1
 #: a worker that raised out of its loop (a bug): forked again, as a killed one is
@@ -113,6 +118,8 @@ class WorkerSpec:
     filename: str
     default_port: int
     sockets: dict[tuple[str, int], tuple[socket.socket, socket.socket]]
+    #: SO_REUSEPORT: the ports each worker binds sockets of its own on
+    reuse_ports: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 @dataclass
@@ -157,12 +164,14 @@ class WorkerPool:
         self.blocks: list[PlannedBlock] = []
         self.owners: list[views.ViewOwner] = []
         self.sockets: dict[tuple[str, int], tuple[socket.socket, socket.socket]] = {}
+        self.ports: dict[tuple[str, int], int] = {}
         self.workers: dict[int, WorkerProcess] = {}
         self.http: dict[tuple[str, int], HTTPEndpoint] = {}
         self._routes: dict[tuple[str, int, str], Route] = {}
         self._stopping = False
         self._ids = 0
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.reuse_port = os.environ.get(SOCKETS_ENV, "") == REUSEPORT
 
     # -- the Server interface ------------------------------------------------
 
@@ -194,10 +203,15 @@ class WorkerPool:
         for owner in owners:
             owner.publish_to(self)
         try:
-            self.sockets = bind_sockets(self.blocks)
+            self.sockets = bind_sockets(self.blocks, reuse_port=self.reuse_port)
+            self.ports = {key: udp.getsockname()[1] for key, (udp, _) in self.sockets.items()}
             for slot in range(self.count):
                 self._fork(slot)
             await self._wait_started()
+            if self.reuse_port:  # the workers hold the port: ours would take its share and drop it
+                for udp, tcp in self.sockets.values():
+                    udp.close()
+                    tcp.close()
         except BaseException:
             await self.stop()
             raise
@@ -283,8 +297,12 @@ class WorkerPool:
     def _fork(self, slot: int) -> None:
         """Fork a worker from the state as it is now (called between awaits: consistent)."""
         parent, child = socket.socketpair()
-        spec = WorkerSpec(self.text, self.filename, self.default_port, self.sockets)
-        keep = {0, 1, 2, child.fileno()} | {s.fileno() for p in self.sockets.values() for s in p}
+        keep = {0, 1, 2, child.fileno()}
+        if self.reuse_port:
+            spec = WorkerSpec(self.text, self.filename, self.default_port, {}, self.ports)
+        else:
+            spec = WorkerSpec(self.text, self.filename, self.default_port, self.sockets)
+            keep |= {s.fileno() for p in self.sockets.values() for s in p}
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
@@ -433,7 +451,7 @@ class WorkerPool:
 
 
 def bind_sockets(
-    planned: list[PlannedBlock],
+    planned: list[PlannedBlock], *, reuse_port: bool = False
 ) -> dict[tuple[str, int], tuple[socket.socket, socket.socket]]:
     """The UDP and TCP sockets of every listener the blocks need, bound once for all workers."""
     bound: dict[tuple[str, int], tuple[socket.socket, socket.socket]] = {}
@@ -442,8 +460,9 @@ def bind_sockets(
             for host in block.hosts:
                 for _, port in block.addresses:
                     if (host, port) not in bound:
-                        udp, tcp = socket_pair(host, port)
-                        tcp.listen(1024)
+                        udp, tcp = socket_pair(host, port, reuse_port=reuse_port)
+                        if not reuse_port:
+                            tcp.listen(1024)
                         bound[(host, port)] = (udp, tcp)
     except BaseException:
         for pair in bound.values():
@@ -498,17 +517,23 @@ def run_worker(
 
 
 def _close_descriptors(keep: set[int]) -> None:
-    for name in os.listdir("/proc/self/fd"):
-        number = int(name)
-        if number not in keep:
-            with contextlib.suppress(OSError):
-                os.close(number)
+    """Close every descriptor but ``keep`` (no /proc needed: a chroot may not mount it)."""
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if limit == resource.RLIM_INFINITY or limit <= 0:
+        limit = 1 << 20
+    low = 0
+    for number in sorted(keep):
+        if number > low:  # closerange(n, n) would be close_range(n, UINT_MAX): every fd
+            os.closerange(low, number)  # close_range(2) where the kernel has it
+        low = number + 1
+    os.closerange(low, limit)
 
 
 async def serve_worker(slot: int, spec: WorkerSpec, channel: socket.socket) -> int:
     reader, writer = await asyncio.open_unix_connection(sock=channel)
     server = Server(spec.text, spec.filename, default_port=spec.default_port)
     server.shared_sockets = spec.sockets
+    server.reuse_ports = spec.reuse_ports
     server.bind_http = False
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
