@@ -8,12 +8,14 @@ left) and lets them go on afterwards (SIGCONT).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ import dns.query
 import dns.rcode
 import pytest
 import yaml
+from aiohttp import web
 
 from clusterdns.cluster import sample_cluster_path
 from tests.support.apiserver import ApiServer
@@ -160,11 +163,25 @@ def stop_pod(pod: Pod) -> int:
         return pod.process.wait(10)
 
 
-@pytest.fixture(scope="module")
-def api() -> Iterator[ApiServer]:
+def sample_api() -> ApiServer:
     server = ApiServer(tokens={TOKEN: "clusterdns"})
     server.load(yaml.safe_load(sample_cluster_path().read_text())["items"])
-    server.start()
+    return server
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[ApiServer]:
+    server = sample_api().start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def own_api() -> Iterator[ApiServer]:
+    """An API server whose watches are this test's pod's alone."""
+    server = sample_api().start()
     try:
         yield server
     finally:
@@ -267,3 +284,80 @@ def test_taskset_to_one_cpu_runs_one_process(api: ApiServer, tmp_path: Path) -> 
         assert address_of(port, "web.test.") == "10.0.0.1"
     finally:
         assert stop_pod(pod) == 0
+
+
+def ttl_of(port: int, name: str) -> int | None:
+    reply = ask(port, name)
+    return reply.answer[0].ttl if reply is not None and reply.answer else None
+
+
+def test_a_reload_that_changes_the_kubernetes_block_forks_the_workers_again(
+    own_api: ApiServer, tmp_path: Path
+) -> None:
+    """The supervisor starts the new block's list+watch and forks every worker from it; the
+    old watches end, so the API server still sees one watch per resource."""
+    api = own_api
+    pod = start_pod(tmp_path, api, "-workers", "2")
+    name = "kubernetes.default.svc.cluster.local."
+    try:
+        before = pod.workers(2)
+        text = pod.conf.read_text()
+        pod.conf.write_text(text.replace("kubeconfig ", "ttl 7\n        kubeconfig "))
+        os.kill(pod.process.pid, signal.SIGUSR1)
+        after = wait_for(
+            lambda: (found := children(pod.process.pid)) and not set(found) & set(before) and found,
+            "the workers forked again",
+        )
+        for worker in after:
+            with only(worker, after):
+                wait_for(lambda: ttl_of(pod.port, name) == 7, f"worker {worker} on the new block")
+        for kind in KINDS:
+            wait_for(lambda kind=kind: api.watch_count(kind) == 1, f"one {kind} watch")
+    finally:
+        assert stop_pod(pod) == 0
+
+
+def test_workers_started_before_the_first_sync_are_forked_again_once_it_comes(
+    tmp_path: Path,
+) -> None:
+    """CoreDNS serves after startup_timeout even unsynced (SERVFAIL for its zones, /ready 503);
+    once the sync comes the supervisor forks the workers again, so they share the synced
+    state instead of each holding a copy of what arrived after the fork."""
+    api = sample_api()
+    released = threading.Event()
+    handle = api.frontend.handle
+
+    async def gated(request: web.Request) -> web.StreamResponse:
+        if "watch" not in request.query and request.path.startswith(("/api/", "/apis/")):
+            await asyncio.get_running_loop().run_in_executor(None, released.wait)
+        return await handle(request)
+
+    api.frontend.handle = gated  # type: ignore[method-assign]
+    api.start()
+    kubeconfig = write_kubeconfig(tmp_path / "kc", {"server": api.url}, {"token": TOKEN})
+    port, http = free_port(), free_port(socket.SOCK_STREAM)
+    conf = tmp_path / "Corefile"
+    conf.write_text(
+        corefile(port, http, kubeconfig, "10.0.0.1").replace(
+            "kubeconfig ", "startup_timeout 1s\n        kubeconfig "
+        )
+    )
+    process = subprocess.Popen(
+        [*CLI, "serve", "-quiet", "-conf", str(conf), "-workers", "2"], stdout=subprocess.DEVNULL
+    )
+    pod = Pod(process, port, http, conf)
+    try:
+        first = pod.workers(2)
+        wait_for(lambda: address_of(port, "web.test.") == "10.0.0.1", "answers before the sync")
+        wait_for(lambda: http_get(http, "/ready")[0] == 503, "not ready before the sync")
+        released.set()
+        wait_for(lambda: _ready_or_dead(pod), "ready after the sync")
+        wait_for(
+            lambda: (found := children(process.pid)) and not set(found) & set(first),
+            "the workers forked again",
+        )
+        assert address_of(port, "kubernetes.default.svc.cluster.local.") == "10.96.0.1"
+    finally:
+        released.set()
+        assert stop_pod(pod) == 0
+        api.close()

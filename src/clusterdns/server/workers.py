@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import pickle
@@ -122,7 +123,7 @@ class WorkerSpec:
     reuse_ports: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(eq=False)  # one per process: compared and hashed by identity
 class WorkerProcess:
     slot: int
     pid: int
@@ -132,6 +133,8 @@ class WorkerProcess:
     #: frames published before the writer existed, sent first
     backlog: list[bytes] = field(default_factory=list)
     started: asyncio.Event = field(default_factory=asyncio.Event)
+    #: the HTTP routes its plugins added (host, port, paths), as it said when it started
+    endpoints: list[tuple[str, int, tuple[str, ...]]] = field(default_factory=list)
     failure: str = ""
     pending: dict[int, asyncio.Future[Any]] = field(default_factory=dict)
     task: asyncio.Task[None] | None = None
@@ -166,11 +169,14 @@ class WorkerPool:
         self.sockets: dict[tuple[str, int], tuple[socket.socket, socket.socket]] = {}
         self.ports: dict[tuple[str, int], int] = {}
         self.workers: dict[int, WorkerProcess] = {}
+        #: replaced workers still in their lameduck: they get changes until they exit
+        self.retiring: set[WorkerProcess] = set()
         self.http: dict[tuple[str, int], HTTPEndpoint] = {}
         self._routes: dict[tuple[str, int, str], Route] = {}
         self._stopping = False
         self._ids = 0
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._http_lock = asyncio.Lock()
         self.reuse_port = os.environ.get(SOCKETS_ENV, "") == REUSEPORT
 
     # -- the Server interface ------------------------------------------------
@@ -190,9 +196,7 @@ class WorkerPool:
     async def start(self, planned: list[PlannedBlock] | None = None) -> None:
         """Build the views, wait for their sync, bind, fork; return once every worker serves."""
         self.blocks = planned if planned is not None else self.plan(self.text)
-        owners: list[views.ViewOwner] = [
-            p for b in self.blocks for p in b.plugins if isinstance(p, views.ViewOwner)
-        ]
+        owners = _owners(self.blocks)
         with COLLECTOR.starting():  # frozen on leaving: the workers share it untouched
             results = await asyncio.gather(*(o.start() for o in owners), return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
@@ -205,6 +209,7 @@ class WorkerPool:
         try:
             self.sockets = bind_sockets(self.blocks, reuse_port=self.reuse_port)
             self.ports = {key: udp.getsockname()[1] for key, (udp, _) in self.sockets.items()}
+            unsynced = any(o.waiting() for o in owners)
             for slot in range(self.count):
                 self._fork(slot)
             await self._wait_started()
@@ -216,20 +221,56 @@ class WorkerPool:
             await self.stop()
             raise
         log.info("[INFO] serving with %d workers", self.count)
+        if unsynced:
+            self._spawn(self._refork_when_synced())
+
+    async def _refork_when_synced(self) -> None:
+        """After ``startup_timeout`` the workers were forked before the first sync, and each
+        applies what came since on its own copy: once synced, fork them again to share it."""
+        while any(o.waiting() for o in self.owners):
+            await asyncio.sleep(0.1)
+            if self._stopping:
+                return
+        # what the late sync built: out of later collections (server/collector.py's policy),
+        # so the collector never writes the pages the new workers share
+        gc.freeze()
+        log.info("[INFO] kubernetes synced after the workers started: forking them again")
+        await self.replace_all()
+
+    async def replace_all(self) -> None:
+        """Fork a new worker for each slot from the state as it is now, then retire the old
+        one (its lameduck overlaps the new one's answers: on the shared socket nothing queued
+        is dropped)."""
+        for slot in sorted(self.workers):
+            if self._stopping:
+                return
+            old = self.workers[slot]
+            self._fork(slot)
+            new = self.workers[slot]
+            self.retiring.add(old)
+            if not await self._started(new):
+                log.error("[ERROR] worker %d did not start again: %s", slot, new.failure)
+                self.retiring.discard(old)
+                self.workers[slot] = old
+                continue
+            old.send(frame(("stop",)))
 
     async def _wait_started(self) -> None:
-        deadline = time.monotonic() + START_SECONDS
+        """Every worker serving, and its HTTP routes served by the supervisor."""
         for worker in list(self.workers.values()):
-            waits = [asyncio.ensure_future(e.wait()) for e in (worker.started, worker.exited)]
-            await asyncio.wait(
-                waits, timeout=max(0.0, deadline - time.monotonic()), return_when="FIRST_COMPLETED"
-            )
-            for wait in waits:
-                wait.cancel()
-            if not worker.started.is_set():
+            if not await self._started(worker):
                 raise ClusterDNSError(
                     f"worker {worker.slot} did not start: {worker.failure or 'no answer'}"
                 )
+            await self._sync_http(worker.endpoints)
+
+    async def _started(self, worker: WorkerProcess) -> bool:
+        """True once ``worker`` serves; False when it exited or did not start in time."""
+        waits = [asyncio.ensure_future(e.wait()) for e in (worker.started, worker.exited)]
+        await asyncio.wait(waits, timeout=START_SECONDS, return_when="FIRST_COMPLETED")
+        for wait in waits:
+            wait.cancel()
+        return worker.started.is_set() and not worker.exited.is_set()
 
     async def reload(self, text: str | None = None) -> bool:
         """Every worker reloads ``text``; a file that does not set up is refused here, once."""
@@ -239,12 +280,10 @@ class WorkerPool:
         except Exception as exc:  # a bad reload must never take the server down
             log.error("[ERROR] Restart failed: %s", exc)
             return False
-        keys = {p.view_key for b in planned for p in b.plugins if isinstance(p, views.ViewOwner)}
-        if keys != {o.view_key for o in self.owners}:
-            log.warning(
-                "[WARNING] reload changes a kubernetes directive: with -workers its list+watch "
-                "is started at start-up; the workers open their own until the server restarts"
-            )
+        owners = _owners(planned)
+        same_views = {o.view_key for o in owners} == {o.view_key for o in self.owners}
+        if not same_views or _listener_keys(planned) != set(self.sockets):
+            return await self._reload_by_forking(new_text, planned, owners, same_views)
         answers = await asyncio.gather(
             *(self._ask(w, ("reload", new_text), START_SECONDS) for w in self._live())
         )
@@ -257,13 +296,57 @@ class WorkerPool:
             self.blocks = planned
         return ok
 
+    async def _reload_by_forking(
+        self,
+        text: str,
+        planned: list[PlannedBlock],
+        owners: list[views.ViewOwner],
+        same_views: bool,
+    ) -> bool:
+        """A reload that changes a kubernetes directive or a listener: the supervisor starts
+        the new views (one list+watch each) and binds the new sockets, then forks every
+        worker again from that state, the old ones serving until the new ones do."""
+        old_owners = self.owners
+        if same_views:
+            owners = old_owners
+        else:
+            with COLLECTOR.starting():
+                results = await asyncio.gather(*(o.start() for o in owners), return_exceptions=True)
+            failed = [r for r in results if isinstance(r, BaseException)]
+            if failed:
+                await asyncio.gather(*(o.stop() for o in owners), return_exceptions=True)
+                log.error("[ERROR] Restart failed: %s", failed[0])
+                return False
+        try:
+            added = bind_sockets(planned, skip=set(self.sockets), reuse_port=self.reuse_port)
+        except Exception as exc:
+            if owners is not old_owners:
+                await asyncio.gather(*(o.stop() for o in owners), return_exceptions=True)
+            log.error("[ERROR] Restart failed: %s", exc)
+            return False
+        self.sockets.update(added)
+        self.ports.update({key: udp.getsockname()[1] for key, (udp, _) in added.items()})
+        if owners is not old_owners:
+            for owner in old_owners:
+                owner.publish_to(None)
+            for owner in owners:
+                owner.publish_to(self)
+            self.owners = owners
+        self.text, self.blocks = text, planned
+        await self.replace_all()
+        if owners is not old_owners:
+            await asyncio.gather(*(o.stop() for o in old_owners), return_exceptions=True)
+        log.info("[INFO] Reloading complete")
+        return True
+
     async def stop(self) -> None:
         """Every worker's lameduck at once, then their stop; then the views and endpoints."""
         self._stopping = True
-        for worker in self.workers.values():
+        everyone = [*self.workers.values(), *self.retiring]
+        for worker in everyone:
             worker.send(frame(("stop",)))
         deadline = time.monotonic() + STOP_GRACE
-        for worker in list(self.workers.values()):
+        for worker in everyone:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(worker.exited.wait(), max(0.1, deadline - time.monotonic()))
             if not worker.exited.is_set():
@@ -289,7 +372,7 @@ class WorkerPool:
             self._broadcast(frame(("synced", key, kind)))
 
     def _broadcast(self, data: bytes) -> None:
-        for worker in self.workers.values():
+        for worker in [*self.workers.values(), *self.retiring]:
             worker.send(data)
 
     # -- forking ---------------------------------------------------------------
@@ -340,6 +423,9 @@ class WorkerPool:
         if self.workers.get(worker.slot) is worker:
             del self.workers[worker.slot]
         worker.exited.set()
+        if worker in self.retiring:
+            self.retiring.discard(worker)
+            return
         if self._stopping or not worker.started.is_set():
             return
         if os.WIFEXITED(status) and os.WEXITSTATUS(status) == FATAL_STATUS:
@@ -371,6 +457,7 @@ class WorkerPool:
         kind = message[0]
         if kind == "started":
             worker.started.set()
+            worker.endpoints = message[1]
             self._spawn(self._sync_http(message[1]))
         elif kind == "failed":
             worker.failure = message[1]
@@ -405,6 +492,10 @@ class WorkerPool:
 
     async def _sync_http(self, endpoints: list[tuple[str, int, tuple[str, ...]]]) -> None:
         """Serve, on the supervisor's endpoints, every route the workers' plugins added."""
+        async with self._http_lock:  # workers report at once; each route is added once
+            await self._sync_routes(endpoints)
+
+    async def _sync_routes(self, endpoints: list[tuple[str, int, tuple[str, ...]]]) -> None:
         wanted = {(host, port, path) for host, port, paths in endpoints for path in paths}
         for key in [k for k in self._routes if k not in wanted]:
             host, port, path = key
@@ -450,20 +541,28 @@ class WorkerPool:
         return answered[0]
 
 
+def _owners(planned: list[PlannedBlock]) -> list[views.ViewOwner]:
+    return [p for b in planned for p in b.plugins if isinstance(p, views.ViewOwner)]
+
+
+def _listener_keys(planned: list[PlannedBlock]) -> set[tuple[str, int]]:
+    return {(host, port) for b in planned for host in b.hosts for _, port in b.addresses}
+
+
 def bind_sockets(
-    planned: list[PlannedBlock], *, reuse_port: bool = False
+    planned: list[PlannedBlock],
+    *,
+    skip: set[tuple[str, int]] | None = None,
+    reuse_port: bool = False,
 ) -> dict[tuple[str, int], tuple[socket.socket, socket.socket]]:
     """The UDP and TCP sockets of every listener the blocks need, bound once for all workers."""
     bound: dict[tuple[str, int], tuple[socket.socket, socket.socket]] = {}
     try:
-        for block in planned:
-            for host in block.hosts:
-                for _, port in block.addresses:
-                    if (host, port) not in bound:
-                        udp, tcp = socket_pair(host, port, reuse_port=reuse_port)
-                        if not reuse_port:
-                            tcp.listen(1024)
-                        bound[(host, port)] = (udp, tcp)
+        for key in sorted(_listener_keys(planned) - (skip or set())):
+            udp, tcp = socket_pair(*key, reuse_port=reuse_port)
+            if not reuse_port:
+                tcp.listen(1024)
+            bound[key] = (udp, tcp)
     except BaseException:
         for pair in bound.values():
             for sock in pair:
