@@ -126,6 +126,14 @@ class Pod:
             out[pid] = (int(fields[11]) + int(fields[12])) / TICK
         return out
 
+    def switches(self) -> int:
+        """Context switches of every process (a worker woken for nothing switches twice)."""
+        total = 0
+        for pid in self.pids():
+            text = Path(f"/proc/{pid}/status").read_text()
+            total += sum(int(n) for n in re.findall(r"ctxt_switches:\s+(\d+)", text))
+        return total
+
     def pss_kb(self) -> int:
         total = 0
         for pid in self.pids():
@@ -177,9 +185,9 @@ def dnsperf(
 def measured(
     pod: Pod, cluster: Cluster, seconds: float, cpus: str, rate: int = 0
 ) -> dict[str, object]:
-    before = pod.cpu_seconds()
+    before, switched = pod.cpu_seconds(), pod.switches()
     result = dnsperf(pod.port, cluster, seconds, cpus, rate)
-    after = pod.cpu_seconds()
+    after, switched = pod.cpu_seconds(), pod.switches() - switched
     per_process = [after[p] - before.get(p, 0.0) for p in after]
     cpu = sum(per_process)
     completed = result["completed"] or 1
@@ -187,6 +195,7 @@ def measured(
         **result,
         "cpu_s": cpu,
         "us_per_query": cpu / completed * 1e6,
+        "switches_per_1000": switched / completed * 1000,
         "split": [round(c, 2) for c in per_process],
         "load": load(),
     }
@@ -351,15 +360,15 @@ def write(out: Path, args: argparse.Namespace, cluster: Cluster, results: dict) 
             "over the queries dnsperf saw answered. 1 worker is pinned to core 0; 2 workers "
             "may use both cores (one of them shared with dnsperf).",
             "",
-            "| server | QPS | answered | server CPU s | µs CPU / query | ratio to 1 worker (bound 1.1) | CPU s per process (supervisor first) | load avg |",
-            "|---|---|---|---|---|---|---|---|",
+            "| server | QPS | answered | server CPU s | µs CPU / query | ratio to 1 worker (bound 1.1) | context switches / 1000 queries | CPU s per process (supervisor first) | load avg |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         base = rows[0][1]["us_per_query"]
         for label, pinned, _, _ in rows:
             lines.append(
                 f"| {label} | {pinned['qps']:.0f} | {pinned['completed']:.0f} | {pinned['cpu_s']:.2f} | "
                 f"{pinned['us_per_query']:.1f} | {pinned['us_per_query'] / base:.2f} | "
-                f"{pinned['split']} | {pinned['load']} |"
+                f"{pinned['switches_per_1000']:.0f} | {pinned['split']} | {pinned['load']} |"
             )
         lines += [
             "",
@@ -367,14 +376,15 @@ def write(out: Path, args: argparse.Namespace, cluster: Cluster, results: dict) 
             "wakes for fewer datagrams at a time, so the per-wakeup cost is shared by fewer "
             "queries; with one shared socket both workers also wake for each datagram:",
             "",
-            "| server | answered | µs CPU / query | ratio to 1 worker | CPU s per process | load avg |",
-            "|---|---|---|---|---|---|",
+            "| server | answered | µs CPU / query | ratio to 1 worker | context switches / 1000 queries | CPU s per process | load avg |",
+            "|---|---|---|---|---|---|---|",
         ]
         base = rows[0][2]["us_per_query"]
         for label, _, fixed, _ in rows:
             lines.append(
                 f"| {label} | {fixed['completed']:.0f} | {fixed['us_per_query']:.1f} | "
-                f"{fixed['us_per_query'] / base:.2f} | {fixed['split']} | {fixed['load']} |"
+                f"{fixed['us_per_query'] / base:.2f} | {fixed['switches_per_1000']:.0f} | "
+                f"{fixed['split']} | {fixed['load']} |"
             )
         lines += [
             "",

@@ -334,6 +334,10 @@ class WorkerPool:
             self.owners = owners
         self.text, self.blocks = text, planned
         await self.replace_all()
+        if self.reuse_port:  # as at start: the workers hold the new ports now
+            for udp, tcp in added.values():
+                udp.close()
+                tcp.close()
         if owners is not old_owners:
             await asyncio.gather(*(o.stop() for o in old_owners), return_exceptions=True)
         log.info("[INFO] Reloading complete")
