@@ -361,3 +361,32 @@ def test_workers_started_before_the_first_sync_are_forked_again_once_it_comes(
         released.set()
         assert stop_pod(pod) == 0
         api.close()
+
+
+def answered_from(source: str, port: int) -> bool:
+    query = dns.message.make_query("web.test.", "A")
+    try:
+        dns.query.udp(query, "127.0.0.1", port=port, timeout=0.5, source=source)
+    except dns.exception.Timeout:
+        return False
+    return True
+
+
+def test_reuseport_keeps_each_client_address_on_one_worker(
+    api: ApiServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CLUSTERDNS_WORKER_SOCKETS=reuseport: a socket per worker, and a classic BPF program on
+    the group picks the worker by the client's address, so every query of one client (whatever
+    its source port) reaches the same worker."""
+    monkeypatch.setenv("CLUSTERDNS_WORKER_SOCKETS", "reuseport")
+    pod = start_pod(tmp_path, api, "-workers", "2")
+    try:
+        workers = pod.workers(2)
+        for source in ("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"):
+            reached = []
+            for worker in workers:
+                with only(worker, workers):
+                    reached.append(all(answered_from(source, pod.port) for _ in range(3)))
+            assert sum(reached) == 1, (source, reached)
+    finally:
+        assert stop_pod(pod) == 0

@@ -37,6 +37,7 @@ from clusterdns.server.collector import COLLECTOR
 from clusterdns.server.dispatch import DROPPED_ZONE, ENABLE_CHAOS, Block, Dispatcher
 from clusterdns.server.http import HTTPEndpoint
 from clusterdns.server.listeners import TCPServer, UDPListener
+from clusterdns.server.reuseport import attach_client_affinity
 from clusterdns.server.stats import Collector, Stats
 
 log = logging.getLogger("clusterdns.server")
@@ -157,6 +158,8 @@ class Server:
         self.bind_http = True
         #: (host, port) -> the port a worker binds its own SO_REUSEPORT sockets on instead
         self.reuse_ports: dict[tuple[str, int], int] = {}
+        #: the workers in that reuseport group: each client address is kept on one of them
+        self.reuse_group = 0
 
     # -- building ----------------------------------------------------------
 
@@ -393,6 +396,8 @@ class Server:
         shared = self.shared_sockets.get((host, port))
         if (host, port) in self.reuse_ports:
             shared = socket_pair(host, self.reuse_ports[(host, port)], reuse_port=True)
+            for sock in shared:
+                attach_client_affinity(sock, self.reuse_group)
         if shared is not None:
             listener.port = shared[0].getsockname()[1]
             dispatcher.server = server_label(host, listener.port)

@@ -119,8 +119,9 @@ class WorkerSpec:
     filename: str
     default_port: int
     sockets: dict[tuple[str, int], tuple[socket.socket, socket.socket]]
-    #: SO_REUSEPORT: the ports each worker binds sockets of its own on
+    #: SO_REUSEPORT: the ports each worker binds sockets of its own on, and the group's size
     reuse_ports: dict[tuple[str, int], int] = field(default_factory=dict)
+    reuse_group: int = 0
 
 
 @dataclass(eq=False)  # one per process: compared and hashed by identity
@@ -386,7 +387,9 @@ class WorkerPool:
         parent, child = socket.socketpair()
         keep = {0, 1, 2, child.fileno()}
         if self.reuse_port:
-            spec = WorkerSpec(self.text, self.filename, self.default_port, {}, self.ports)
+            spec = WorkerSpec(
+                self.text, self.filename, self.default_port, {}, self.ports, self.count
+            )
         else:
             spec = WorkerSpec(self.text, self.filename, self.default_port, self.sockets)
             keep |= {s.fileno() for p in self.sockets.values() for s in p}
@@ -637,6 +640,7 @@ async def serve_worker(slot: int, spec: WorkerSpec, channel: socket.socket) -> i
     server = Server(spec.text, spec.filename, default_port=spec.default_port)
     server.shared_sockets = spec.sockets
     server.reuse_ports = spec.reuse_ports
+    server.reuse_group = spec.reuse_group
     server.bind_http = False
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
