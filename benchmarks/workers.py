@@ -38,6 +38,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTERDNS = str(ROOT / ".venv/bin/clusterdns")
@@ -203,6 +204,12 @@ def dnsperf(
     return found
 
 
+def median_run(found: list[dict[str, Any]]) -> dict[str, Any]:
+    """The round whose CPU per query is the median (its figures kept together)."""
+    ordered = sorted(found, key=lambda r: r["us_per_query"])
+    return ordered[len(ordered) // 2]
+
+
 def measured(
     pod: Pod, cluster: Cluster, seconds: float, cpus: str, rate: int = 0
 ) -> dict[str, object]:
@@ -297,6 +304,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--rate", type=int, default=20_000)
     parser.add_argument("--out", default=str(ROOT / "benchmarks/workers.md"))
+    parser.add_argument("--rounds", type=int, default=3, help="CPU runs per configuration")
     parser.add_argument("--changes", type=int, default=100, help="Service changes timed per worker")
     parser.add_argument("--skip", default="", help="comma-separated: cpu,memory,latency")
     args = parser.parse_args()
@@ -319,19 +327,27 @@ def main() -> None:
                 "reuseport",
             ),
         ]
-        rows = []
         skip = set(args.skip.split(","))
-        for label, workers, cpus, sockets in cpu_runs if "cpu" not in skip else []:
-            pod = Pod(work, cluster, workers, cpus, sockets)
-            try:
-                dnsperf(pod.port, cluster, 3, "1")  # warm-up: every name asked once
-                pinned = measured(pod, cluster, args.duration, "1")
-                fixed = measured(pod, cluster, args.duration, "1", args.rate)
-                shared = measured(pod, cluster, args.duration, "" if workers > 1 else "1")
-            finally:
-                pod.stop()
-            rows.append((label, pinned, fixed, shared))
-            print(label, json.dumps(pinned), json.dumps(fixed), json.dumps(shared), flush=True)
+        runs: dict[str, list[tuple[dict[str, Any], ...]]] = {label: [] for label, *_ in cpu_runs}
+        # rounds interleave the configurations, so a burst of load from other processes on
+        # this shared machine hits one round of each rather than every run of one
+        for _ in range(args.rounds if "cpu" not in skip else 0):
+            for label, workers, cpus, sockets in cpu_runs:
+                pod = Pod(work, cluster, workers, cpus, sockets)
+                try:
+                    dnsperf(pod.port, cluster, 3, "1")  # warm-up: every name asked once
+                    pinned = measured(pod, cluster, args.duration, "1")
+                    fixed = measured(pod, cluster, args.duration, "1", args.rate)
+                    unpinned = measured(pod, cluster, args.duration, "" if workers > 1 else "1")
+                finally:
+                    pod.stop()
+                runs[label].append((pinned, fixed, unpinned))
+                print(label, json.dumps([pinned, fixed, unpinned]), flush=True)
+        rows = [
+            (label, *(median_run([r[i] for r in found]) for i in range(3)))
+            for label, found in runs.items()
+            if found
+        ]
         results["cpu"] = rows
         if "latency" not in skip:
             results["latency"] = change_latency(work, args.services, args.changes)
@@ -385,7 +401,8 @@ def write(out: Path, args: argparse.Namespace, cluster: Cluster, results: dict) 
             "",
             "Server CPU = utime + stime of the supervisor and every worker (/proc/PID/stat) "
             "over the queries dnsperf saw answered. 1 worker is pinned to core 0; 2 workers "
-            "may use both cores (one of them shared with dnsperf).",
+            f"may use both cores (one of them shared with dnsperf). Each row is the median of "
+            f"{args.rounds} rounds (the configurations interleaved), by CPU per query.",
             "",
             "| server | QPS | answered | server CPU s | µs CPU / query | ratio to 1 worker (bound 1.1) | context switches / 1000 queries | CPU s per process (supervisor first) | load avg |",
             "|---|---|---|---|---|---|---|---|---|",
