@@ -37,7 +37,6 @@ from clusterdns.server.collector import COLLECTOR
 from clusterdns.server.dispatch import DROPPED_ZONE, ENABLE_CHAOS, Block, Dispatcher
 from clusterdns.server.http import HTTPEndpoint
 from clusterdns.server.listeners import TCPServer, UDPListener
-from clusterdns.server.reuseport import attach_client_affinity
 from clusterdns.server.stats import Collector, Stats
 
 log = logging.getLogger("clusterdns.server")
@@ -156,10 +155,6 @@ class Server:
         self.shared_sockets: dict[tuple[str, int], tuple[socket.socket, socket.socket]] = {}
         #: False in a worker: its HTTP routes are answered through the supervisor's endpoints
         self.bind_http = True
-        #: (host, port) -> the port a worker binds its own SO_REUSEPORT sockets on instead
-        self.reuse_ports: dict[tuple[str, int], int] = {}
-        #: the workers in that reuseport group: each client address is kept on one of them
-        self.reuse_group = 0
 
     # -- building ----------------------------------------------------------
 
@@ -394,10 +389,6 @@ class Server:
         dispatcher = Dispatcher(f"dns://:{port}", self.stats)
         listener = Listener(host, port, dispatcher)
         shared = self.shared_sockets.get((host, port))
-        if (host, port) in self.reuse_ports:
-            shared = socket_pair(host, self.reuse_ports[(host, port)], reuse_port=True)
-            for sock in shared:
-                attach_client_affinity(sock, self.reuse_group)
         if shared is not None:
             listener.port = shared[0].getsockname()[1]
             dispatcher.server = server_label(host, listener.port)

@@ -58,6 +58,7 @@ from clusterdns.plugins.plugin import Route
 from clusterdns.server.collector import COLLECTOR
 from clusterdns.server.http import HTTPEndpoint
 from clusterdns.server.metricsmerge import merge
+from clusterdns.server.reuseport import attach_client_affinity
 from clusterdns.server.run import install_event_loop
 from clusterdns.server.server import PlannedBlock, Server, socket_pair
 
@@ -80,10 +81,12 @@ QUICK_DEATH = 2.0
 MAX_BACKLOG = 256 << 20
 #: what a stopped worker gets for its lameduck before it is killed
 STOP_GRACE = 60.0
-#: ``shared`` (one socket per address, inherited by every worker) or ``reuseport`` (each
-#: worker binds its own SO_REUSEPORT socket): the environment variable picks one to measure
+#: ``reuseport`` (the default: per address one SO_REUSEPORT socket per worker slot, all
+#: bound by the supervisor), ``shared`` (per address one socket that every worker reads) or
+#: ``reuseport-client`` (reuseport, each client address kept on one worker: reuseport.py)
 SOCKETS_ENV = "CLUSTERDNS_WORKER_SOCKETS"
-REUSEPORT = "reuseport"
+SHARED, REUSEPORT, REUSEPORT_CLIENT = "shared", "reuseport", "reuseport-client"
+Pair = tuple[socket.socket, socket.socket]
 #: a worker's own ``os._exit(1)`` is CoreDNS's log.Fatal (the loop plugin): the pod exits
 FATAL_STATUS = 1
 #: a worker that raised out of its loop (a bug): forked again, as a killed one is
@@ -118,10 +121,7 @@ class WorkerSpec:
     text: str
     filename: str
     default_port: int
-    sockets: dict[tuple[str, int], tuple[socket.socket, socket.socket]]
-    #: SO_REUSEPORT: the ports each worker binds sockets of its own on, and the group's size
-    reuse_ports: dict[tuple[str, int], int] = field(default_factory=dict)
-    reuse_group: int = 0
+    sockets: dict[tuple[str, int], Pair]
 
 
 @dataclass(eq=False)  # one per process: compared and hashed by identity
@@ -167,8 +167,8 @@ class WorkerPool:
         self.builder = Server(text, filename, default_port=default_port)
         self.blocks: list[PlannedBlock] = []
         self.owners: list[views.ViewOwner] = []
-        self.sockets: dict[tuple[str, int], tuple[socket.socket, socket.socket]] = {}
-        self.ports: dict[tuple[str, int], int] = {}
+        #: (host, port) -> its sockets: one pair for all workers, or one per slot (reuseport)
+        self.sockets: dict[tuple[str, int], list[Pair]] = {}
         self.workers: dict[int, WorkerProcess] = {}
         #: replaced workers still in their lameduck: they get changes until they exit
         self.retiring: set[WorkerProcess] = set()
@@ -178,7 +178,13 @@ class WorkerPool:
         self._ids = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._http_lock = asyncio.Lock()
-        self.reuse_port = os.environ.get(SOCKETS_ENV, "") == REUSEPORT
+        self.mode = os.environ.get(SOCKETS_ENV, "") or REUSEPORT
+        if self.mode not in (SHARED, REUSEPORT, REUSEPORT_CLIENT):
+            log.warning(
+                "[WARNING] %s=%s is not %s, %s or %s: using %s",
+                *(SOCKETS_ENV, self.mode, SHARED, REUSEPORT, REUSEPORT_CLIENT, REUSEPORT),
+            )
+            self.mode = REUSEPORT
 
     # -- the Server interface ------------------------------------------------
 
@@ -187,8 +193,8 @@ class WorkerPool:
 
     def addresses(self) -> list[tuple[str, int]]:
         return [
-            (host or "0.0.0.0", udp.getsockname()[1])
-            for (host, _), (udp, _) in self.sockets.items()
+            (host or "0.0.0.0", pairs[0][0].getsockname()[1])
+            for (host, _), pairs in self.sockets.items()
         ]
 
     async def http_endpoint(self, address: str, default_port: int) -> HTTPEndpoint:
@@ -208,16 +214,11 @@ class WorkerPool:
         for owner in owners:
             owner.publish_to(self)
         try:
-            self.sockets = bind_sockets(self.blocks, reuse_port=self.reuse_port)
-            self.ports = {key: udp.getsockname()[1] for key, (udp, _) in self.sockets.items()}
+            self.sockets = self._bind(self.blocks, set())
             unsynced = any(o.waiting() for o in owners)
             for slot in range(self.count):
                 self._fork(slot)
             await self._wait_started()
-            if self.reuse_port:  # the workers hold the port: ours would take its share and drop it
-                for udp, tcp in self.sockets.values():
-                    udp.close()
-                    tcp.close()
         except BaseException:
             await self.stop()
             raise
@@ -319,14 +320,13 @@ class WorkerPool:
                 log.error("[ERROR] Restart failed: %s", failed[0])
                 return False
         try:
-            added = bind_sockets(planned, skip=set(self.sockets), reuse_port=self.reuse_port)
+            added = self._bind(planned, set(self.sockets))
         except Exception as exc:
             if owners is not old_owners:
                 await asyncio.gather(*(o.stop() for o in owners), return_exceptions=True)
             log.error("[ERROR] Restart failed: %s", exc)
             return False
         self.sockets.update(added)
-        self.ports.update({key: udp.getsockname()[1] for key, (udp, _) in added.items()})
         if owners is not old_owners:
             for owner in old_owners:
                 owner.publish_to(None)
@@ -335,10 +335,6 @@ class WorkerPool:
             self.owners = owners
         self.text, self.blocks = text, planned
         await self.replace_all()
-        if self.reuse_port:  # as at start: the workers hold the new ports now
-            for udp, tcp in added.values():
-                udp.close()
-                tcp.close()
         if owners is not old_owners:
             await asyncio.gather(*(o.stop() for o in old_owners), return_exceptions=True)
         log.info("[INFO] Reloading complete")
@@ -361,10 +357,26 @@ class WorkerPool:
         await asyncio.gather(*(o.stop() for o in self.owners), return_exceptions=True)
         for endpoint in self.builder.http.values():
             await endpoint.close()
-        for pair in self.sockets.values():
-            for sock in pair:
-                sock.close()
+        for pairs in self.sockets.values():
+            for pair in pairs:
+                for sock in pair:
+                    sock.close()
         self.sockets.clear()
+
+    def _bind(
+        self, planned: list[PlannedBlock], skip: set[tuple[str, int]]
+    ) -> dict[tuple[str, int], list[Pair]]:
+        copies = 1 if self.mode == SHARED else self.count
+        bound = bind_sockets(planned, skip=skip, copies=copies)
+        if self.mode == REUSEPORT_CLIENT:
+            for pairs in bound.values():
+                for sock in pairs[0]:
+                    attach_client_affinity(sock, self.count)
+        return bound
+
+    def _slot_sockets(self, slot: int) -> dict[tuple[str, int], Pair]:
+        """The sockets worker ``slot`` serves: its own (reuseport) or the one shared pair."""
+        return {key: pairs[min(slot, len(pairs) - 1)] for key, pairs in self.sockets.items()}
 
     # -- views.Publisher: every change the views apply, to every worker ---------
 
@@ -385,14 +397,9 @@ class WorkerPool:
     def _fork(self, slot: int) -> None:
         """Fork a worker from the state as it is now (called between awaits: consistent)."""
         parent, child = socket.socketpair()
-        keep = {0, 1, 2, child.fileno()}
-        if self.reuse_port:
-            spec = WorkerSpec(
-                self.text, self.filename, self.default_port, {}, self.ports, self.count
-            )
-        else:
-            spec = WorkerSpec(self.text, self.filename, self.default_port, self.sockets)
-            keep |= {s.fileno() for p in self.sockets.values() for s in p}
+        sockets = self._slot_sockets(slot)
+        spec = WorkerSpec(self.text, self.filename, self.default_port, sockets)
+        keep = {0, 1, 2, child.fileno()} | {s.fileno() for p in sockets.values() for s in p}
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
@@ -557,23 +564,29 @@ def _listener_keys(planned: list[PlannedBlock]) -> set[tuple[str, int]]:
 
 
 def bind_sockets(
-    planned: list[PlannedBlock],
-    *,
-    skip: set[tuple[str, int]] | None = None,
-    reuse_port: bool = False,
-) -> dict[tuple[str, int], tuple[socket.socket, socket.socket]]:
-    """The UDP and TCP sockets of every listener the blocks need, bound once for all workers."""
-    bound: dict[tuple[str, int], tuple[socket.socket, socket.socket]] = {}
+    planned: list[PlannedBlock], *, skip: set[tuple[str, int]] | None = None, copies: int = 1
+) -> dict[tuple[str, int], list[Pair]]:
+    """The UDP and TCP sockets of every listener the blocks need, bound once for all workers.
+
+    ``copies`` > 1: that many SO_REUSEPORT pairs on each address, one per worker slot, in slot
+    order (the group's order, which reuseport.py's program indexes).  The supervisor holds
+    them all and reads none: a worker that exits leaves its queue to the one forked in its
+    place, where a socket of its own would have dropped what was queued.
+    """
+    bound: dict[tuple[str, int], list[Pair]] = {}
     try:
-        for key in sorted(_listener_keys(planned) - (skip or set())):
-            udp, tcp = socket_pair(*key, reuse_port=reuse_port)
-            if not reuse_port:
+        for host, port in sorted(_listener_keys(planned) - (skip or set())):
+            pairs = bound[(host, port)] = []
+            for _ in range(copies):
+                udp, tcp = socket_pair(host, port, reuse_port=copies > 1)
+                port = udp.getsockname()[1]  # port 0: the copies join the first one's port
+                pairs.append((udp, tcp))
                 tcp.listen(1024)
-            bound[key] = (udp, tcp)
     except BaseException:
-        for pair in bound.values():
-            for sock in pair:
-                sock.close()
+        for pairs in bound.values():
+            for pair in pairs:
+                for sock in pair:
+                    sock.close()
         raise
     return bound
 
@@ -639,8 +652,6 @@ async def serve_worker(slot: int, spec: WorkerSpec, channel: socket.socket) -> i
     reader, writer = await asyncio.open_unix_connection(sock=channel)
     server = Server(spec.text, spec.filename, default_port=spec.default_port)
     server.shared_sockets = spec.sockets
-    server.reuse_ports = spec.reuse_ports
-    server.reuse_group = spec.reuse_group
     server.bind_http = False
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
