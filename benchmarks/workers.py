@@ -171,9 +171,11 @@ def answers(port: int, name: str) -> bool:
     return bool(re.match(r"^\d+\.\d+\.\d+\.\d+$", out.stdout.strip()))
 
 
-#: dnsperf runs as two processes from two client addresses (-c 4 -q 250 each, -Q split), so
-#: SO_REUSEPORT's per-client-address affinity has two clients to spread
+#: dnsperf runs as two processes from two client addresses (-c 32 -q 250 each, -Q split): 64
+#: flows, as a cluster DNS sees many clients (SO_REUSEPORT spreads by a hash of the flow), and
+#: two addresses for the mode that keeps each client address on one worker
 SOURCES = ("127.0.0.2", "127.0.0.3")
+CLIENTS = 32
 
 
 def dnsperf(
@@ -182,7 +184,7 @@ def dnsperf(
     runs = []
     for source in SOURCES:
         command = ["dnsperf", "-s", "127.0.0.1", "-a", source, "-p", str(port),
-                   "-d", str(cluster.queries), "-l", str(seconds), "-c", "4", "-q", "250",
+                   "-d", str(cluster.queries), "-l", str(seconds), "-c", str(CLIENTS), "-q", "250",
                    "-T", "1"]  # fmt: skip
         if rate:
             command += ["-Q", str(rate // len(SOURCES))]
@@ -263,9 +265,12 @@ def change_latency(work: Path, size: int, count: int) -> dict[str, float]:
                 f"        startup_timeout 300s\n    }}\n}}\n"
             )
             cpus = "0" if workers == 1 else "0,1"
+            # one shared socket: the worker left running takes every query while the other is
+            # stopped (propagation does not depend on the socket mode)
             server = subprocess.Popen(
                 ["taskset", "-c", cpus, CLUSTERDNS, "serve", "-quiet", "-conf", str(conf),
                  "-workers", str(workers)], stdout=subprocess.DEVNULL,
+                env=dict(os.environ, CLUSTERDNS_WORKER_SOCKETS="shared"),
             )  # fmt: skip
             try:
                 if not api.wait_ready(ready, 300):  # type: ignore[attr-defined]
@@ -383,7 +388,7 @@ def write(out: Path, args: argparse.Namespace, cluster: Cluster, results: dict) 
         f"`clusterdns synth` cluster of {args.services} services in 10 namespaces (3 endpoints "
         f"each), served from its manifest with `errors`, `prometheus` and `kubernetes`; the "
         f"{cluster.names} ClusterIP names are queried (A) by two dnsperf processes from "
-        "127.0.0.2 and 127.0.0.3 (-c 4 -q 250 each, "
+        "127.0.0.2 and 127.0.0.3 (-c 32 -q 250 each: 64 flows, "
         f"{args.duration:g} s per run, after a 3 s warm-up that asks every name), loopback. "
         f"Load average (1/5/15 min) at the start: {results['load_start']}; at the end: "
         f"{results['load_end']} (the machine is shared with other helpers' test runs; each "

@@ -172,7 +172,6 @@ class WorkerPool:
         self.workers: dict[int, WorkerProcess] = {}
         #: replaced workers still in their lameduck: they get changes until they exit
         self.retiring: set[WorkerProcess] = set()
-        self.http: dict[tuple[str, int], HTTPEndpoint] = {}
         self._routes: dict[tuple[str, int, str], Route] = {}
         self._stopping = False
         self._ids = 0
