@@ -11,10 +11,12 @@ fork is sent, in order, over the worker's socketpair and applied to its copy.
 
 A worker builds its whole server from the Corefile itself, after the fork:
 nothing it inherited is running in it.  Its kubernetes plugin follows the
-inherited view instead of opening a source.  All workers serve the same UDP
-and TCP sockets, bound once by the supervisor (one receive queue: a worker
-that dies or restarts drops nothing queued, which separate SO_REUSEPORT
-sockets would; see the README's "How it is built" for the numbers).
+inherited view instead of opening a source.  The supervisor binds, per
+address, one SO_REUSEPORT UDP and TCP socket per worker slot and holds them
+all: a worker forked in a dead one's place serves the same socket, so what was
+queued there is answered, not dropped (``CLUSTERDNS_WORKER_SOCKETS`` picks one
+shared socket instead, or a program that keeps each client address on one
+worker; the README's "How it is built" has the numbers).
 
 To the outside it is one server: the supervisor alone binds the HTTP
 endpoints the workers' plugins ask for (health, ready, prometheus) and
@@ -240,8 +242,8 @@ class WorkerPool:
 
     async def replace_all(self) -> None:
         """Fork a new worker for each slot from the state as it is now, then retire the old
-        one (its lameduck overlaps the new one's answers: on the shared socket nothing queued
-        is dropped)."""
+        one (its lameduck overlaps the new one's answers; both read the slot's socket, so
+        nothing queued is dropped)."""
         for slot in sorted(self.workers):
             if self._stopping:
                 return
