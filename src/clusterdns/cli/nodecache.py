@@ -24,7 +24,9 @@ from clusterdns.nodecache.params import (
     parse_upstream_servers,
 )
 from clusterdns.nodecache.rules import node_cache_rules
+from clusterdns.server.cpus import default_workers
 from clusterdns.server.run import configure_logging, install_event_loop
+from clusterdns.server.workers import check_workers
 
 DESCRIPTION = """Run the NodeLocal DNSCache agent, as k8s-dns-node-cache does.
 
@@ -110,6 +112,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _flag(parser, "dns.port", dest="port", type=int, default=53, metavar="N",
           help="the DNS port, used in the iptables rules and for blocks that name none")  # fmt: skip
     _flag(parser, "pidfile", metavar="FILE", help="write the process id here once serving")
+    _flag(parser, "workers", type=int, default=None, metavar="N",
+          help="clusterdns only: serving processes on the same sockets (default: the CPUs this "
+               "process may use, its affinity and cgroup CPU quota; 1: a single process)")  # fmt: skip
     _flag(
         parser, "quiet", action="store_true", help="CoreDNS's flag: accepted, no banner is printed"
     )
@@ -186,12 +191,14 @@ def run(args: argparse.Namespace) -> int:
         print_config(params, args.json)
         return 0
     try:
-        cache = NodeCache(params, os.environ)
+        workers = check_workers(args.workers if args.workers is not None else default_workers())
+        cache = NodeCache(params, os.environ, workers=workers)
         cache.check()
     except ClusterDNSError as exc:
         print(f"clusterdns nodecache: {exc}", file=sys.stderr)
         return 1
-    install_event_loop()
+    if workers == 1:  # with workers the supervisor keeps asyncio's own loop (server/workers.py)
+        install_event_loop()
     try:
         asyncio.run(run_until_signalled(cache))
     except ClusterDNSError as exc:  # a listener that cannot bind, as `serve` reports it

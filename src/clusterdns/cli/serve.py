@@ -50,6 +50,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-version", "--version", action="store_true", help="show the version and exit"
     )
+    parser.add_argument(
+        "-workers",
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="serving processes sharing the sockets and one view of the cluster (default: the "
+        "CPUs this process may use: its affinity and cgroup CPU quota; 1: a single process)",
+    )
     parser.add_argument("-quiet", "--quiet", action="store_true", help="do not print the banner")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
@@ -85,17 +94,34 @@ def run(args: argparse.Namespace) -> int:
         return 0
     import asyncio
 
-    from clusterdns.server.run import configure_logging, install_event_loop, serve_until_signalled
+    from clusterdns.server.cpus import default_workers
+    from clusterdns.server.run import (
+        Serving,
+        configure_logging,
+        install_event_loop,
+        serve_until_signalled,
+    )
     from clusterdns.server.server import Server
+    from clusterdns.server.workers import WorkerPool, check_workers
 
     configure_logging(args.verbose)
+    try:
+        workers = check_workers(args.workers if args.workers is not None else default_workers())
+    except ClusterDNSError as exc:
+        print(f"clusterdns serve: {exc}", file=sys.stderr)
+        return 1
     text, path = load(args)
     logging.getLogger("clusterdns").info(
         "[INFO] Loaded Corefile %s", path if path else "(the embedded sample cluster)"
     )
     port = args.port if args.port is not None else (53 if path else 1053)
-    install_event_loop()
-    server = Server(text, path or EMBEDDED, default_port=port)
+    server: Serving
+    if workers == 1:
+        install_event_loop()
+        server = Server(text, path or EMBEDDED, default_port=port)
+    else:
+        # the supervisor keeps asyncio's own loop; each worker starts uvloop (workers.py)
+        server = WorkerPool(text, path or EMBEDDED, default_port=port, workers=workers)
     try:
         planned = server.plan(text)  # refuse a bad file before any socket is bound
     except ClusterDNSError as exc:

@@ -40,6 +40,7 @@ from clusterdns.nodecache.params import (
 )
 from clusterdns.nodecache.template import Pillars, embedded_base_corefile, fill
 from clusterdns.server.server import PlannedBlock, Server
+from clusterdns.server.workers import WorkerPool
 from clusterdns.tasks import cancel_and_wait
 
 log = logging.getLogger("clusterdns.nodecache")
@@ -154,13 +155,22 @@ def write_corefile(params: NodeCacheParams, text: str) -> None:
 
 
 class NodeCache:
-    def __init__(self, params: NodeCacheParams, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self, params: NodeCacheParams, environ: Mapping[str, str], *, workers: int = 1
+    ) -> None:
         self.params = params
         self.pillars = pillars_for(params, environ)
         corefile = load_corefile(params, self.pillars)
         self.text = corefile.text
         self.base = corefile.base
-        self.server = Server(self.text, params.corefile or IN_MEMORY, default_port=params.port)
+        filename = params.corefile or IN_MEMORY
+        # with workers > 1 this process is their supervisor (server/workers.py): the node's
+        # network and the ConfigMap syncs stay here, the serving happens in the workers
+        self.server: Server | WorkerPool = (
+            Server(self.text, filename, default_port=params.port)
+            if workers == 1
+            else WorkerPool(self.text, filename, default_port=params.port, workers=workers)
+        )
         self.network = NetworkSetup(params)
         self.planned: list[PlannedBlock] | None = None
         self._base_readable = corefile.base is not None

@@ -7,9 +7,10 @@ import logging
 import signal
 import sys
 from importlib import resources
+from typing import Protocol
 
 from clusterdns import version_text
-from clusterdns.server.server import PlannedBlock, Server
+from clusterdns.server.server import PlannedBlock
 
 LEVELS = {"CRITICAL": "FATAL"}
 
@@ -50,8 +51,21 @@ def install_event_loop() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
+class Serving(Protocol):
+    """A ``Server``, or the ``WorkerPool`` of ``serve -workers`` that looks like one."""
+
+    text: str
+    blocks: list[PlannedBlock]
+
+    def plan(self, text: str) -> list[PlannedBlock]: ...
+    async def start(self, planned: list[PlannedBlock] | None = None) -> None: ...
+    async def reload(self, text: str | None = None) -> bool: ...
+    async def stop(self) -> None: ...
+    def addresses(self) -> list[tuple[str, int]]: ...
+
+
 async def serve_until_signalled(
-    server: Server, conf_path: str | None, quiet: bool, planned: list[PlannedBlock] | None = None
+    server: Serving, conf_path: str | None, quiet: bool, planned: list[PlannedBlock] | None = None
 ) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -81,7 +95,7 @@ async def serve_until_signalled(
     await server.stop()
 
 
-def print_banner(server: Server) -> None:
+def print_banner(server: Serving) -> None:
     for block in server.blocks:
         for zone, port in block.addresses:
             print(f"{zone}:{port}")

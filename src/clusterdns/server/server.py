@@ -85,6 +85,9 @@ class Listener:
     #: bound but not serving yet (see ``_reserve``): a UDP socket that takes no
     #: datagrams and a TCP socket that does not listen
     reserved: tuple[socket.socket, socket.socket] | None = None
+    #: the sockets were bound by the supervisor of ``serve -workers`` and are shared by its
+    #: workers: they serve as they are (no placeholder: the port already takes datagrams)
+    shared: bool = False
 
 
 async def _no_next(request: Request) -> Reply:
@@ -148,6 +151,10 @@ class Server:
         self._metered: set[tuple[str, str]] = set()
         self._collector = Collector(self.stats, self._is_metered)
         self._swap = asyncio.Lock()
+        #: (host, port) -> UDP and TCP sockets bound by a supervisor (``serve -workers``)
+        self.shared_sockets: dict[tuple[str, int], tuple[socket.socket, socket.socket]] = {}
+        #: False in a worker: its HTTP routes are answered through the supervisor's endpoints
+        self.bind_http = True
 
     # -- building ----------------------------------------------------------
 
@@ -381,7 +388,14 @@ class Server:
         """
         dispatcher = Dispatcher(f"dns://:{port}", self.stats)
         listener = Listener(host, port, dispatcher)
-        udp_sock, tcp_sock = _socket_pair(host, port)
+        shared = self.shared_sockets.get((host, port))
+        if shared is not None:
+            listener.port = shared[0].getsockname()[1]
+            dispatcher.server = server_label(host, listener.port)
+            listener.reserved, listener.shared = shared, True
+            self.listeners[(host, port)] = listener
+            return listener
+        udp_sock, tcp_sock = socket_pair(host, port)
         listener.port = bound = udp_sock.getsockname()[1]
         dispatcher.server = server_label(host, bound)
         try:
@@ -402,11 +416,12 @@ class Server:
         dispatcher = listener.dispatcher
         # both UDP sockets have SO_REUSEADDR, so the serving one binds beside the
         # placeholder; the port is never free for another process to take
-        udp_sock = _udp_socket(listener.host, listener.port)
+        udp_sock = placeholder if listener.shared else _udp_socket(listener.host, listener.port)
         listener.udp, _ = await loop.create_datagram_endpoint(
             lambda: UDPListener(dispatcher), sock=udp_sock
         )
-        placeholder.close()
+        if not listener.shared:
+            placeholder.close()
         tcp_server = TCPServer(dispatcher)
         listener.tcp_server = tcp_server
         listener.tcp = await loop.create_server(tcp_server.protocol, sock=tcp_sock, backlog=1024)
@@ -468,7 +483,8 @@ class Server:
         endpoint = self.http.get((host, port))
         if endpoint is None:
             endpoint = self.http[(host, port)] = HTTPEndpoint(host, port)
-            await endpoint.start()
+            if self.bind_http:
+                await endpoint.start()
         return endpoint
 
     async def add_route(self, address: str, default_port: int, path: str, route: Route) -> int:
@@ -513,16 +529,19 @@ def server_label(host: str, port: int) -> str:
     return f"dns://{host}:{port}"
 
 
-def _socket_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
+def socket_pair(
+    host: str, port: int, *, reuse_port: bool = False
+) -> tuple[socket.socket, socket.socket]:
     """UDP and TCP sockets on one port; for port 0 (tests) TCP takes the port UDP got.
 
     The kernel picks the UDP port without looking at TCP, so that port may be
-    taken for TCP: then try again with another.
+    taken for TCP: then try again with another.  ``reuse_port``: SO_REUSEPORT,
+    one socket per worker in a group the kernel spreads flows over.
     """
     for _ in range(20 if port == 0 else 1):
-        udp = _udp_socket(host, port)
+        udp = _udp_socket(host, port, reuse_port)
         try:
-            return udp, _tcp_socket(host, udp.getsockname()[1])
+            return udp, _tcp_socket(host, udp.getsockname()[1], reuse_port)
         except ConfigError:
             udp.close()
             if port != 0:
@@ -551,17 +570,21 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def _udp_socket(host: str, port: int) -> socket.socket:
+def _udp_socket(host: str, port: int, reuse_port: bool = False) -> socket.socket:
     sock = socket.socket(_family(host), socket.SOCK_DGRAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     return _bind(sock, host, port, "udp")
 
 
-def _tcp_socket(host: str, port: int) -> socket.socket:
+def _tcp_socket(host: str, port: int, reuse_port: bool = False) -> socket.socket:
     sock = socket.socket(_family(host), socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     return _bind(sock, host, port, "tcp")
 
 

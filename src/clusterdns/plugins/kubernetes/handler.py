@@ -47,6 +47,7 @@ from clusterdns.plugins.kubernetes.metrics import APIMetrics, observe_programmin
 from clusterdns.plugins.kubernetes.options import PODS_VERIFIED, KubernetesOptions
 from clusterdns.plugins.kubernetes.zone import ClusterZone
 from clusterdns.plugins.plugin import Handler, Plugin, Reply, Request
+from clusterdns.plugins.views import InheritedView, Publisher
 from clusterdns.tasks import cancel_and_wait
 
 log = logging.getLogger("clusterdns.plugins.kubernetes")
@@ -62,14 +63,33 @@ class Kubernetes(Plugin):
         opts: KubernetesOptions,
         local_ips: Sequence[str] = (),
         connection: Connection | None = None,
+        *,
+        view_key: str = "",
+        inherited: InheritedView | None = None,
     ) -> None:
         self.opts = opts
-        self.connection = connection
-        self.store = ClusterStore(imply_namespaces=connection is None)
-        self.zone = ClusterZone(self.store, opts, local_ips)
-        self.resources = _resources(opts) if connection is not None else ()
-        self._waiting = {r.kind for r in self.resources} if connection else {MANIFESTS}
+        #: names this instance's view across the processes of ``serve -workers`` (plugins/views.py)
+        self.view_key = view_key
+        #: in a worker: the supervisor's view this instance follows instead of a source
+        self.inherited = inherited
+        self.connection = connection if inherited is None else None
+        self._publisher: Publisher | None = None
+        self.store: ClusterStore
+        self.zone: ClusterZone
+        if inherited is not None:
+            owner = inherited.owner
+            assert isinstance(owner, Kubernetes)
+            self.store, self.zone = owner.store, owner.zone
+            self.resources: tuple[Resource, ...] = ()
+            self._waiting = set(inherited.waiting)
+        else:
+            self.store = ClusterStore(imply_namespaces=connection is None)
+            self.zone = ClusterZone(self.store, opts, local_ips)
+            self.resources = _resources(opts) if connection is not None else ()
+            self._waiting = {r.kind for r in self.resources} if connection else {MANIFESTS}
         self._synced = asyncio.Event()
+        if not self._waiting:
+            self._synced.set()
         self._api: APISource | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -81,6 +101,8 @@ class Kubernetes(Plugin):
         for key, obj in changes:
             self.store.apply(key, obj, touched)
         self.zone.apply(touched)
+        if self._publisher is not None:
+            self._publisher.publish_changes(self.view_key, changes)
         if live:
             now = time.time()
             for _key, obj in changes:
@@ -100,6 +122,8 @@ class Kubernetes(Plugin):
         return self.store.keys(kind)
 
     def synced(self, kind: str) -> None:
+        if self._publisher is not None:
+            self._publisher.publish_synced(self.view_key, kind)
         if kind not in self._waiting:
             return
         self._waiting.discard(kind)
@@ -111,9 +135,23 @@ class Kubernetes(Plugin):
                 len(self.store),
             )
 
+    # -- the supervisor's side of ``serve -workers`` (plugins/views.py) ---------------
+
+    def waiting(self) -> frozenset[str]:
+        return frozenset(self._waiting)
+
+    def publish_to(self, publisher: Publisher | None) -> None:
+        """Send every change applied from now on (and every sync) to ``publisher`` too."""
+        self._publisher = publisher
+
     # -- lifecycle ---------------------------------------------------------------
 
     async def start(self) -> None:
+        if self.inherited is not None:
+            # the supervisor already waited for the first sync (or startup_timeout) before
+            # forking; a sync that comes later arrives as a message (views.deliver_synced)
+            self.inherited.followers.append(self)
+            return
         if self.connection is not None:
             self._api = APISource(
                 self.connection,
@@ -174,6 +212,11 @@ class Kubernetes(Plugin):
                 await slicer.pause()
 
     async def stop(self) -> None:
+        if self.inherited is not None:
+            # the view is the supervisor's: it outlives this instance (a reload follows it again)
+            if self in self.inherited.followers:
+                self.inherited.followers.remove(self)
+            return
         if self._api is not None:
             await self._api.stop()
             self._api = None  # it refers back to us: no cycle to outlive the server's gc.freeze

@@ -19,6 +19,7 @@ from clusterdns.errors import ConfigError
 from clusterdns.plugins.kubernetes.handler import Kubernetes
 from clusterdns.plugins.kubernetes.options import PLUGIN, KubernetesOptions, parse_options
 from clusterdns.plugins.plugin import Plugin, SetupContext
+from clusterdns.plugins.views import inherited, view_key
 
 
 def bound_addresses(ctx: SetupContext) -> tuple[str, ...]:
@@ -45,13 +46,18 @@ def connection(opts: KubernetesOptions, env: dict[str, str]) -> Connection:
 
 def setup(directive: Directive, ctx: SetupContext) -> Plugin:
     opts = parse_options(directive, ctx.zones)
+    key = view_key(ctx.keys, ctx.listen, directive)
+    view = inherited(key)
+    if view is not None:
+        # a worker of `serve -workers`: the supervisor's list+watch feeds this view
+        return Kubernetes(opts, bound_addresses(ctx), view_key=key, inherited=view)
     if opts.manifests:
         if not os.path.isabs(opts.manifests):
             # Relative to the Corefile, as hosts reads its file: a Corefile and its
             # cluster dump can move together.
             base = os.path.dirname(os.path.abspath(directive.file))
             opts = dataclasses.replace(opts, manifests=os.path.join(base, opts.manifests))
-        return Kubernetes(opts, bound_addresses(ctx))
+        return Kubernetes(opts, bound_addresses(ctx), view_key=key)
     try:
         conn = connection(opts, dict(os.environ))
         ssl_context(conn)  # unreadable certificates are a start-up error, with the line
@@ -59,4 +65,4 @@ def setup(directive: Directive, ctx: SetupContext) -> Plugin:
         raise ConfigError(
             str(err), file=directive.file, line=directive.line, plugin=PLUGIN
         ) from None
-    return Kubernetes(opts, bound_addresses(ctx), conn)
+    return Kubernetes(opts, bound_addresses(ctx), conn, view_key=key)
