@@ -234,8 +234,9 @@ class WorkerPool:
             await asyncio.sleep(0.1)
             if self._stopping:
                 return
-        # what the late sync built: out of later collections (server/collector.py's policy),
-        # so the collector never writes the pages the new workers share
+        # what the late sync built is out of later collections already (collector.py: a
+        # list freezes what it built); freezing again also takes what came after it, so the
+        # collector never writes the pages the new workers share
         gc.freeze()
         log.info("[INFO] kubernetes synced after the workers started: forking them again")
         await self.replace_all()
