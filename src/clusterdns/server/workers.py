@@ -57,7 +57,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from clusterdns.errors import ClusterDNSError, ConfigError
 from clusterdns.plugins import views
 from clusterdns.plugins.plugin import Route
-from clusterdns.server.collector import COLLECTOR
+from clusterdns.collector import COLLECTOR
 from clusterdns.server.http import HTTPEndpoint
 from clusterdns.server.metricsmerge import merge
 from clusterdns.server.reuseport import attach_client_affinity
@@ -205,7 +205,7 @@ class WorkerPool:
         """Build the views, wait for their sync, bind, fork; return once every worker serves."""
         self.blocks = planned if planned is not None else self.plan(self.text)
         owners = _owners(self.blocks)
-        with COLLECTOR.starting():  # frozen on leaving: the workers share it untouched
+        with COLLECTOR.building():  # frozen on leaving: the workers share it untouched
             results = await asyncio.gather(*(o.start() for o in owners), return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
@@ -314,7 +314,7 @@ class WorkerPool:
         if same_views:
             owners = old_owners
         else:
-            with COLLECTOR.starting():
+            with COLLECTOR.building():
                 results = await asyncio.gather(*(o.start() for o in owners), return_exceptions=True)
             failed = [r for r in results if isinstance(r, BaseException)]
             if failed:
