@@ -179,6 +179,7 @@ class WorkerPool:
         self._ids = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._http_lock = asyncio.Lock()
+        self._mode_given = bool(os.environ.get(SOCKETS_ENV))
         self.mode = os.environ.get(SOCKETS_ENV, "") or REUSEPORT
         if self.mode not in (SHARED, REUSEPORT, REUSEPORT_CLIENT):
             log.warning(
@@ -368,6 +369,8 @@ class WorkerPool:
     def _bind(
         self, planned: list[PlannedBlock], skip: set[tuple[str, int]]
     ) -> dict[tuple[str, int], list[Pair]]:
+        if not self._mode_given:
+            self.mode = _default_mode(planned)
         copies = 1 if self.mode == SHARED else self.count
         bound = bind_sockets(planned, skip=skip, copies=copies)
         if self.mode == REUSEPORT_CLIENT:
@@ -731,3 +734,11 @@ def check_workers(count: int) -> int:
     if count < 1:
         raise ConfigError(f"-workers {count}: give 1 or more (1: a single process, no supervisor)")
     return count
+
+
+def _default_mode(planned: Sequence[PlannedBlock]) -> str:
+    """reuseport, or reuseport-client when a block runs *searchwalk*: it follows each
+    client's walk through the search list, which must then reach one worker whole, as it
+    reaches the one process (a resolver may send each query of a walk from a new port)."""
+    walks = any(plugin.name == "searchwalk" for block in planned for plugin in block.plugins)
+    return REUSEPORT_CLIENT if walks else REUSEPORT
