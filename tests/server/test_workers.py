@@ -147,6 +147,14 @@ def start_pod(tmp_path: Path, api: ApiServer, *flags: str) -> Pod:
     return pod
 
 
+def _status(port: int, path: str) -> int | None:
+    """The HTTP status of ``path``; None while nothing listens yet (the supervisor binds the
+    HTTP endpoints once the workers are up)."""
+    with contextlib.suppress(OSError):
+        return http_get(port, path)[0]
+    return None
+
+
 def _ready_or_dead(pod: Pod) -> bool:
     assert pod.process.poll() is None, "the server exited"
     with contextlib.suppress(OSError):
@@ -355,7 +363,7 @@ def test_workers_started_before_the_first_sync_are_forked_again_once_it_comes(
     try:
         first = pod.workers(2)
         wait_for(lambda: address_of(port, "web.test.") == "10.0.0.1", "answers before the sync")
-        wait_for(lambda: http_get(http, "/ready")[0] == 503, "not ready before the sync")
+        wait_for(lambda: _status(http, "/ready") == 503, "not ready before the sync")
         released.set()
         wait_for(lambda: _ready_or_dead(pod), "ready after the sync")
         wait_for(
