@@ -54,10 +54,10 @@ from typing import Any
 from prometheus_client import REGISTRY, Counter, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from clusterdns.collector import COLLECTOR
 from clusterdns.errors import ClusterDNSError, ConfigError
 from clusterdns.plugins import views
 from clusterdns.plugins.plugin import Route
-from clusterdns.collector import COLLECTOR
 from clusterdns.server.http import HTTPEndpoint
 from clusterdns.server.metricsmerge import merge
 from clusterdns.server.reuseport import attach_client_affinity
