@@ -274,7 +274,13 @@ def start_node_cache(node: Node) -> Ruleset:
     process = Process(node.node, argv, node.workdir / "nodecache.log")
     node.processes.append(process)
     wait_answering(node.pod, NODE_CACHE_IP, process)
+    # node-cache adds its rules once it is up, so they may come just after the first answers
+    # (with -workers, the workers answer while the supervisor is still adding them)
+    deadline = time.monotonic() + 15
     ruleset = parse_iptables_save(node.namespaces.exec(node.node, "iptables-save"))
+    while not ruleset.notrack and time.monotonic() < deadline:
+        time.sleep(0.1)
+        ruleset = parse_iptables_save(node.namespaces.exec(node.node, "iptables-save"))
     if not ruleset.notrack:
         raise LabError(f"node cache running but no NOTRACK rules in raw: {process.output()[-500:]}")
     return ruleset
