@@ -33,7 +33,15 @@ from clusterdns.dns.names import split_host_port
 from clusterdns.dns.wire import REFUSED, SERVFAIL
 from clusterdns.errors import ConfigError
 from clusterdns.plugins import registry
-from clusterdns.plugins.plugin import Handler, Plugin, Reply, Request, Route, SetupContext
+from clusterdns.plugins.plugin import (
+    FOREVER,
+    Handler,
+    Plugin,
+    Reply,
+    Request,
+    Route,
+    SetupContext,
+)
 from clusterdns.server.dispatch import DROPPED_ZONE, ENABLE_CHAOS, Block, Dispatcher
 from clusterdns.server.http import HTTPEndpoint
 from clusterdns.server.listeners import TCPServer, UDPListener
@@ -91,8 +99,10 @@ class Listener:
 
 
 async def _no_next(request: Request) -> Reply:
-    # CoreDNS: "no next plugin found" is a SERVFAIL written by the server.
-    return Reply.unanswered(SERVFAIL, "", f"no next plugin found for {request.name}")
+    # CoreDNS: "no next plugin found" is a SERVFAIL written by the server.  Only the
+    # configuration decides it, so a plugin that asked on (an ExternalName's upstream
+    # lookup) may memoize what it built on it (``memo_until``).
+    return Reply(None, SERVFAIL, "", FOREVER, f"no next plugin found for {request.name}")
 
 
 async def _no_chain(request: Request) -> Reply:
