@@ -10,8 +10,8 @@ from typing import Any
 from clusterdns.cluster.listing import Change, apply_list, forget, remove_unseen
 from clusterdns.cluster.model import Namespace
 from clusterdns.cluster.objects import ObjectKey
-from clusterdns.cluster.slices import Slicer
 from clusterdns.sharded import ShardedSet
+from clusterdns.slices import Slicer
 
 
 class Recorder:

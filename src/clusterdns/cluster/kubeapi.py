@@ -93,9 +93,9 @@ from clusterdns.cluster.objects import (
     object_label,
     project_dropping,
 )
-from clusterdns.cluster.slices import SHARED, Slicer
 from clusterdns.collector import COLLECTOR
 from clusterdns.sharded import ShardedSet
+from clusterdns.slices import SHARED, Slicer
 
 log = logging.getLogger("clusterdns.plugins.kubernetes")
 

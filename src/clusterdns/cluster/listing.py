@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from clusterdns.cluster.jsonlist import ListDecoder, items_of
 from clusterdns.cluster.objects import ObjectKey, Slim
-from clusterdns.cluster.slices import Slicer
+from clusterdns.slices import Slicer
 
 Change = tuple[ObjectKey, Slim | None]
 

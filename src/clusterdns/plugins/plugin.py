@@ -331,6 +331,9 @@ class SetupContext:
     #: the plugin built from an earlier line of the same directive in this block
     #: (``forward`` chains, ``log`` and ``bind`` collect their lines into one plugin)
     previous: Plugin | None = None
+    #: on reload, the running plugin this directive built before (same text, same block
+    #: keys and addresses): a plugin may carry its state over (``kubernetes`` does)
+    replacing: Plugin | None = None
     #: the plugins of this block, in chain order; complete once the block is set up
     block_plugins: Callable[[], tuple[Plugin, ...]] = no_plugins
     #: count this block's queries in the exported per-query metrics (``prometheus``)

@@ -42,10 +42,12 @@ from clusterdns.plugins.plugin import (
     Route,
     SetupContext,
 )
+from clusterdns.plugins.views import view_key
 from clusterdns.server.dispatch import DROPPED_ZONE, ENABLE_CHAOS, Block, Dispatcher
 from clusterdns.server.http import HTTPEndpoint
 from clusterdns.server.listeners import TCPServer, UDPListener
 from clusterdns.server.stats import Collector, Stats
+from clusterdns.slices import SHARED as SLICER
 
 log = logging.getLogger("clusterdns.server")
 
@@ -75,6 +77,8 @@ class PlannedBlock:
     stacktrace: bool = False
     #: the dispatchers this block is placed on, set when it is activated
     dispatchers: list[Dispatcher] = field(default_factory=list)
+    #: the plugin each directive built, by ``views.view_key`` (text, block keys, addresses)
+    built_from: dict[str, Plugin] = field(default_factory=dict)
 
     def invalidate(self) -> None:
         """Forget the memoized replies of the listeners this block is on."""
@@ -93,6 +97,8 @@ class Listener:
     #: bound but not serving yet (see ``_reserve``): a UDP socket that takes no
     #: datagrams and a TCP socket that does not listen
     reserved: tuple[socket.socket, socket.socket] | None = None
+    #: the socket ``udp`` serves on, as the server made it
+    udp_socket: socket.socket | None = None
     #: the sockets were bound by the supervisor of ``serve -workers`` and are shared by its
     #: workers: they serve as they are (no placeholder: the port already takes datagrams)
     shared: bool = False
@@ -234,6 +240,7 @@ class Server:
                 listen=listen,
                 invalidate=planned.invalidate,
                 previous=built.get(directive.name),
+                replacing=self._running_plugin(view_key(block.keys, listen, directive)),
                 block_plugins=lambda: planned.plugins,
                 meter=meter,
                 stacktrace=stacktrace,
@@ -243,6 +250,7 @@ class Server:
             except ConfigError as exc:
                 raise _in_place(exc, directive) from exc
             built[directive.name] = plugin
+            planned.built_from[view_key(block.keys, listen, directive)] = plugin
             if plugin not in plugins:  # a plugin may collect several lines (log, bind)
                 plugins.append(plugin)
             listen = plugin.listen_hosts() or listen
@@ -252,6 +260,13 @@ class Server:
         planned.handler = chain(in_chain) if in_chain else _no_chain
         planned.memo_safe = all(p.memo_safe for p in in_chain)
         return planned
+
+    def _running_plugin(self, key: str) -> Plugin | None:
+        for block in self.blocks:
+            plugin = block.built_from.get(key)
+            if plugin is not None:
+                return plugin
+        return None
 
     @staticmethod
     def _check_directives(block: ServerBlock) -> None:
@@ -427,6 +442,9 @@ class Server:
         # both UDP sockets have SO_REUSEADDR, so the serving one binds beside the
         # placeholder; the port is never free for another process to take
         udp_sock = placeholder if listener.shared else _udp_socket(listener.host, listener.port)
+        # long work (a list, a reload) lets the queries queued here be read first
+        SLICER.watch(udp_sock)
+        listener.udp_socket = udp_sock
         listener.udp, _ = await loop.create_datagram_endpoint(
             lambda: UDPListener(dispatcher), sock=udp_sock
         )
@@ -443,6 +461,9 @@ class Server:
             for sock in listener.reserved:
                 sock.close()
             listener.reserved = None
+        if listener.udp_socket is not None:
+            SLICER.unwatch(listener.udp_socket)
+            listener.udp_socket = None
         if listener.udp is not None:
             listener.udp.close()
         if listener.tcp is not None:

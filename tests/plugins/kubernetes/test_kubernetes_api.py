@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import dns.rcode
 import pytest
 import trustme
 
+from clusterdns.plugins.kubernetes.handler import Kubernetes
 from tests.support.apiserver import ApiError, ApiServer, server_ssl_context
 from tests.support.kubetest import (
     a,
@@ -348,3 +350,49 @@ def test_a_reload_never_drops_answers(api: ApiServer, dns_server: RunningServer)
         assert srv.udp("web.shop.svc.cluster.local.").rcode() == NOERROR
     assert pending.result(10) is True
     assert a(srv, "web.shop.svc.cluster.local.") == ["10.96.10.10"]
+
+
+def _kubernetes(srv: RunningServer) -> Kubernetes:
+    (plugin,) = [p for b in srv.server.blocks for p in b.plugins if isinstance(p, Kubernetes)]
+    return plugin
+
+
+def test_a_reload_of_an_unchanged_directive_keeps_the_state_and_lists_again(
+    api: ApiServer, dns_server: RunningServer
+) -> None:
+    """As CoreDNS's restarted informers, the new instance lists again (with the kubeconfig
+    read again); it lists into the running instance's store, so nothing is built twice."""
+    srv = dns_server
+    old = _kubernetes(srv)
+    lists = api.count("list", "services")
+    assert srv.call(srv.server.reload(srv.server.text)) is True
+    new = _kubernetes(srv)
+    assert new is not old and new.store is old.store and new.zone is old.zone
+    assert api.count("list", "services") == lists + 1
+    api.create(service("after-reload", "shop", "10.96.10.88"))
+    wait_for(
+        lambda: a(srv, "after-reload.shop.svc.cluster.local.") == ["10.96.10.88"],
+        "a change after the reload",
+    )
+
+
+def test_a_failed_reload_leaves_the_running_instance_following_the_cluster(
+    api: ApiServer, dns_server: RunningServer
+) -> None:
+    """The new instance took the state, then another plugin failed to start: the old
+    configuration stays, and its instance follows the cluster again."""
+    srv = dns_server
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        failing = (
+            srv.server.text
+            + f"example.org:0 {{\n    bind 127.0.0.1\n    health 127.0.0.1:{port}\n}}\n"
+        )
+        assert srv.call(srv.server.reload(failing)) is False
+    api.create(service("after-failure", "shop", "10.96.10.89"))
+    wait_for(
+        lambda: a(srv, "after-failure.shop.svc.cluster.local.") == ["10.96.10.89"],
+        "a change after the failed reload",
+    )

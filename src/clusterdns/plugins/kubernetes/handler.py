@@ -36,7 +36,6 @@ from clusterdns.cluster.kubeconfig import Connection
 from clusterdns.cluster.listing import BATCH
 from clusterdns.cluster.manifests import ManifestWatcher
 from clusterdns.cluster.objects import ObjectKey, ServiceEndpoints
-from clusterdns.cluster.slices import SHARED
 from clusterdns.cluster.store import ClusterStore, Touched
 from clusterdns.collector import COLLECTOR
 from clusterdns.dns.reply import render
@@ -48,6 +47,7 @@ from clusterdns.plugins.kubernetes.options import PODS_VERIFIED, KubernetesOptio
 from clusterdns.plugins.kubernetes.zone import ClusterZone
 from clusterdns.plugins.plugin import Handler, Plugin, Reply, Request
 from clusterdns.plugins.views import InheritedView, Publisher
+from clusterdns.slices import SHARED
 from clusterdns.tasks import cancel_and_wait
 
 log = logging.getLogger("clusterdns.plugins.kubernetes")
@@ -66,6 +66,7 @@ class Kubernetes(Plugin):
         *,
         view_key: str = "",
         inherited: InheritedView | None = None,
+        predecessor: Kubernetes | None = None,
     ) -> None:
         self.opts = opts
         #: names this instance's view across the processes of ``serve -workers`` (plugins/views.py)
@@ -92,6 +93,11 @@ class Kubernetes(Plugin):
             self._synced.set()
         self._api: APISource | None = None
         self._task: asyncio.Task[None] | None = None
+        #: on reload: the running instance of the same directive, whose state this one takes
+        self.predecessor = predecessor if inherited is None else None
+        #: this instance's store and zone are its successor's now (``hand_over``)
+        self._handed_over = False
+        self._stopped = False
 
     # -- the sink sources deliver to --------------------------------------------
 
@@ -152,6 +158,12 @@ class Kubernetes(Plugin):
             # forking; a sync that comes later arrives as a message (views.deliver_synced)
             self.inherited.followers.append(self)
             return
+        if self.predecessor is not None:
+            self.store, self.zone = await self.predecessor.hand_over()
+        self._start_source()
+        await self._wait_for_sync()
+
+    def _start_source(self) -> None:
         if self.connection is not None:
             self._api = APISource(
                 self.connection,
@@ -163,7 +175,38 @@ class Kubernetes(Plugin):
             self._api.start()
         else:
             self._task = asyncio.ensure_future(self._follow_manifests())
-        await self._wait_for_sync()
+
+    async def _stop_source(self) -> None:
+        if self._api is not None:
+            await self._api.stop()
+            self._api = None  # it refers back to us: no cycle to outlive the server's gc.freeze
+        await cancel_and_wait(self._task)
+        self._task = None
+
+    # -- reload: an unchanged directive keeps its state ------------------------------
+    #
+    # CoreDNS starts a reloaded kubernetes plugin from nothing: a second store fills
+    # beside the one serving (twice the memory at 50 000 services), and every name is
+    # compiled again once the new configuration serves (a storm of first asks: queries
+    # waited 125 ms at 20 000 QPS).  Here the new instance of an unchanged directive
+    # takes the running instance's store and zone, and lists into them with its own
+    # connection (a kubeconfig read again, as CoreDNS does): the list reconciles, so
+    # only what changed is compiled again, and the old configuration answers from the
+    # same store until the new one serves.
+
+    async def hand_over(self) -> tuple[ClusterStore, ClusterZone]:
+        """Stop following the cluster and give the state to the reload's new instance."""
+        await self._stop_source()
+        self._handed_over = True
+        return self.store, self.zone
+
+    def _take_back(self) -> None:
+        """The reload failed: this instance serves on, so it follows the cluster again."""
+        self._handed_over = False
+        self._start_source()
+
+    def serving(self) -> None:
+        self.predecessor = None  # replaced: it is about to stop, and must not be kept alive
 
     async def _wait_for_sync(self) -> None:
         """Wait for the first sync up to ``startup_timeout``, then serve anyway (CoreDNS)."""
@@ -217,10 +260,14 @@ class Kubernetes(Plugin):
             if self in self.inherited.followers:
                 self.inherited.followers.remove(self)
             return
-        if self._api is not None:
-            await self._api.stop()
-            self._api = None  # it refers back to us: no cycle to outlive the server's gc.freeze
-        await cancel_and_wait(self._task)
+        await self._stop_source()
+        self._stopped = True
+        predecessor, self.predecessor = self.predecessor, None
+        if predecessor is not None and predecessor._handed_over and not predecessor._stopped:
+            predecessor._take_back()  # this instance never served: the state is still its
+            return
+        if self._handed_over:
+            return  # the successor serves this store now
         slicer = SHARED
         while self.store.drain(BATCH * 8):  # a reload lets the old state go in slices
             if slicer.due():

@@ -57,7 +57,7 @@ def setup(directive: Directive, ctx: SetupContext) -> Plugin:
             # cluster dump can move together.
             base = os.path.dirname(os.path.abspath(directive.file))
             opts = dataclasses.replace(opts, manifests=os.path.join(base, opts.manifests))
-        return Kubernetes(opts, bound_addresses(ctx), view_key=key)
+        return Kubernetes(opts, bound_addresses(ctx), view_key=key, predecessor=running(ctx))
     try:
         conn = connection(opts, dict(os.environ))
         ssl_context(conn)  # unreadable certificates are a start-up error, with the line
@@ -65,4 +65,9 @@ def setup(directive: Directive, ctx: SetupContext) -> Plugin:
         raise ConfigError(
             str(err), file=directive.file, line=directive.line, plugin=PLUGIN
         ) from None
-    return Kubernetes(opts, bound_addresses(ctx), conn, view_key=key)
+    return Kubernetes(opts, bound_addresses(ctx), conn, view_key=key, predecessor=running(ctx))
+
+
+def running(ctx: SetupContext) -> Kubernetes | None:
+    """On reload, the running instance of this directive, whose state the new one takes."""
+    return ctx.replacing if isinstance(ctx.replacing, Kubernetes) else None
