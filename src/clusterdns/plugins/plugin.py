@@ -138,6 +138,11 @@ class Plugin:
     name: ClassVar[str] = ""
     #: answers that passed through this plugin may be memoized by the server
     memo_safe: ClassVar[bool] = True
+    #: a reload that leaves this plugin's directive (and its whole block) as it was may keep
+    #: the memoized replies the plugin took part in: they depend on the directive's text
+    #: only, or on data a reload carries over with the guards of its replies (kubernetes).
+    #: Not so for a plugin that reads its data again into a new table (file, hosts, etcd).
+    replies_outlive_reload: ClassVar[bool] = False
     #: the plugin takes part in the per-query chain (config-only plugins do not)
     handles_queries: ClassVar[bool] = True
     #: the server calls ``tap_query``/``tap_reply`` for every query of the block, memo

@@ -54,6 +54,9 @@ class Block:
     taps: tuple[Plugin, ...] = ()
     #: the block has a plugin of ``ENABLE_CHAOS``: the listener serves every class
     any_class: bool = False
+    #: the block's directives as written (``PlannedBlock.fingerprint``) when every plugin
+    #: of its chain lets its replies outlive a reload; () when one does not
+    lasting: tuple[str, ...] = ()
 
 
 MemoEntry = tuple[bytes, list[float], float, CellKey, list[int], int]
@@ -134,11 +137,23 @@ class Dispatcher:
         self.tapped: dict[str, tuple[TapHit, ...]] = {}
 
     def set_blocks(self, blocks: Iterable[Block]) -> None:
-        """Swap in a new routing table (start and reload); old memo entries go."""
-        self.blocks = {block.zone: block for block in blocks}
+        """Swap in a new routing table (start and reload).
+
+        The memo goes, unless every block is the one it replaces, written the same and
+        with plugins whose replies outlive a reload (``Plugin.replies_outlive_reload``):
+        then a reload that changed another listener, or nothing, costs no storm of
+        first asks (queries waited 30 ms at 20 000 QPS while 1 000 names were rebuilt).
+        """
+        new = {block.zone: block for block in blocks}
+        kept = new.keys() == self.blocks.keys() and all(
+            block.lasting and block.lasting == self.blocks[zone].lasting
+            for zone, block in new.items()
+        )
+        self.blocks = new
         self.any_class = any(block.any_class for block in self.blocks.values())
         self.tapped = {zone: _hooks(b.taps) for zone, b in self.blocks.items() if b.taps}
-        self.invalidate()
+        if not kept:
+            self.invalidate()
 
     def tap_memo(
         self,

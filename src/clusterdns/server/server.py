@@ -79,6 +79,8 @@ class PlannedBlock:
     dispatchers: list[Dispatcher] = field(default_factory=list)
     #: the plugin each directive built, by ``views.view_key`` (text, block keys, addresses)
     built_from: dict[str, Plugin] = field(default_factory=dict)
+    #: ``Block.lasting``: the directives' keys when the chain's replies outlive a reload
+    lasting: tuple[str, ...] = ()
 
     def invalidate(self) -> None:
         """Forget the memoized replies of the listeners this block is on."""
@@ -259,6 +261,8 @@ class Server:
         planned.plugins = tuple(plugins)
         planned.handler = chain(in_chain) if in_chain else _no_chain
         planned.memo_safe = all(p.memo_safe for p in in_chain)
+        if all(p.replies_outlive_reload for p in in_chain):
+            planned.lasting = tuple(planned.built_from)
         return planned
 
     def _running_plugin(self, key: str) -> Plugin | None:
@@ -347,6 +351,7 @@ class Server:
                                 zone=zone,
                                 handler=block.handler,
                                 memo_safe=block.memo_safe,
+                                lasting=block.lasting,
                                 stacktrace=block.stacktrace,
                                 taps=taps,
                                 any_class=any_class,

@@ -25,6 +25,7 @@ class Bind(Plugin):
     """Config only: the server listens on ``hosts`` instead of the wildcard address."""
 
     name = "bind"
+    replies_outlive_reload = True
     handles_queries = False
 
     def __init__(self, hosts: tuple[str, ...]) -> None:

@@ -154,6 +154,7 @@ _STORE_OF = {
 
 class Cache(Plugin):
     name = "cache"
+    replies_outlive_reload = True
 
     def __init__(
         self,

@@ -24,6 +24,7 @@ _saved_level: list[int] = []
 
 class Debug(Plugin):
     name = "debug"
+    replies_outlive_reload = True
     handles_queries = False
 
     async def start(self) -> None:

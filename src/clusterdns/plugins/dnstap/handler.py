@@ -253,6 +253,7 @@ async def _read_control(reader: asyncio.StreamReader) -> framestream.Control:
 
 class Dnstap(Plugin):
     name = "dnstap"
+    replies_outlive_reload = True
     handles_queries = False  # it sees queries through the server's taps, memo hits included
     taps_queries = True
 

@@ -48,6 +48,7 @@ def line(seen: Seen) -> str | None:
 
 class Dump(Plugin):
     name = "dump"
+    replies_outlive_reload = True
     handles_queries = False
     taps_queries = True
 

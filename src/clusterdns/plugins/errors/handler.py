@@ -35,6 +35,7 @@ def emit(level: str, message: str) -> None:
 
 class Errors(Plugin):
     name = "errors"
+    replies_outlive_reload = True
 
     def __init__(
         self,

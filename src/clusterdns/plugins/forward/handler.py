@@ -41,6 +41,7 @@ def tls_context(args: tuple[str, ...] | None) -> ssl.SSLContext | None:
 
 class Forward(Plugin):
     name = "forward"
+    replies_outlive_reload = True
 
     def __init__(self, config: ForwardConfig) -> None:
         self.config = config

@@ -44,6 +44,7 @@ class Health(Plugin):
     """
 
     name = "health"
+    replies_outlive_reload = True
     handles_queries = False
 
     def __init__(self, opts: HealthOptions, host: Host) -> None:

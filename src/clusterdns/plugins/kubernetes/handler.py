@@ -57,6 +57,7 @@ MANIFESTS = "manifests"
 
 class Kubernetes(Plugin):
     name = "kubernetes"
+    replies_outlive_reload = True
 
     def __init__(
         self,

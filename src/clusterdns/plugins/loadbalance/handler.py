@@ -14,6 +14,7 @@ from clusterdns.plugins.plugin import Handler, Plugin, Reply, Request
 
 class LoadBalance(Plugin):
     name = "loadbalance"
+    replies_outlive_reload = True
 
     def __init__(self, rng: random.Random | None = None, subnets: tuple[Network, ...] = ()) -> None:
         self.rng = rng or random.Random()

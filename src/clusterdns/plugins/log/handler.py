@@ -39,6 +39,7 @@ class Log(Plugin):
     """Logs after the rest of the chain answered; the first rule whose scope holds the name wins."""
 
     name = "log"
+    replies_outlive_reload = True
     memo_safe = False  # every query must reach the log, so no reply may skip the chain
 
     def __init__(self, rules: tuple[Rule, ...]) -> None:

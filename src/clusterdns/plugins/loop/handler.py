@@ -46,6 +46,7 @@ def probe_name(zone: str) -> str:
 
 class Loop(Plugin):
     name = "loop"
+    replies_outlive_reload = True
     memo_safe = True
 
     def __init__(

@@ -35,6 +35,7 @@ class Prometheus(Plugin):
     """
 
     name = "prometheus"
+    replies_outlive_reload = True
     handles_queries = False
 
     def __init__(self, address: str, host: Host) -> None:

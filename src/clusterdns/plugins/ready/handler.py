@@ -47,6 +47,7 @@ class Ready(Plugin):
     """
 
     name = "ready"
+    replies_outlive_reload = True
     handles_queries = False
 
     def __init__(

@@ -83,6 +83,7 @@ def _tokens(directive: Directive) -> tuple[object, ...]:
 
 class Reload(Plugin):
     name = "reload"
+    replies_outlive_reload = True
     handles_queries = False
 
     def __init__(self, opts: ReloadOptions, path: str, host: Host) -> None:

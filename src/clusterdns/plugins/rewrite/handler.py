@@ -59,6 +59,7 @@ class RewrittenQuery(Query):
 
 class Rewrite(Plugin):
     name = "rewrite"
+    replies_outlive_reload = True
 
     def __init__(self, rule: Rule) -> None:
         self.rule = rule

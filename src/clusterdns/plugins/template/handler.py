@@ -83,6 +83,7 @@ class Message:
 
 class TemplatePlugin(Plugin):
     name = "template"
+    replies_outlive_reload = True
 
     def __init__(self, config: TemplateConfig) -> None:
         self.config = config

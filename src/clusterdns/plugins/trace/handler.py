@@ -67,6 +67,7 @@ _EMPTY = Context()  # a span's parent comes from CURRENT, never from OpenTelemet
 
 class Trace(Plugin):
     name = "trace"
+    replies_outlive_reload = True
     taps_queries = True  # for the replies the server answers from its memo
 
     def __init__(self, config: TraceConfig, block_plugins: Callable[[], tuple[Plugin, ...]]):

@@ -15,6 +15,7 @@ class Whoami(Plugin):
     """The client's IP as A/AAAA and its port as SRV ``_udp.``/``_tcp.``, both in the additional section."""
 
     name = "whoami"
+    replies_outlive_reload = True
     memo_safe = False  # the answer depends on who asks
 
     async def serve(self, request: Request, next: Handler) -> Reply:
