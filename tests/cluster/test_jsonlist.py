@@ -101,3 +101,20 @@ def test_consumed_bytes_are_let_go() -> None:
             pass
         biggest = max(biggest, len(decoder._buf))
     assert biggest < len(data) // 2
+
+
+def test_items_of_kinds_that_open_with_other_keys_come_out_one_by_one() -> None:
+    """kubectl sorts keys: a List of Services then EndpointSlices has items opening with
+    "apiVersion", then "addressType".  The second kind must not wait for ``finish`` (which
+    would decode megabytes in one call): its opening is learnt once the first is stuck."""
+    services = [
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": f"s{i}"}} for i in range(50)
+    ]
+    slices = [dict(sorted(_slice(i).items())) for i in range(8000)]  # "addressType" first
+    doc = {"apiVersion": "v1", "items": services + slices, "kind": "List", "metadata": {}}
+    data = json.dumps(doc, sort_keys=True).encode()
+    assert len(data) > 2 << 20  # more than the decoder waits on a known opening
+    items, decoder, early = _decode(data, 65536)
+    assert items == services + slices
+    assert early == len(items) - 1
+    assert len(decoder._buf) == 0

@@ -8,14 +8,17 @@ instead keeps only the bytes not yet decoded and hands out one item at a
 time, so the caller can project and apply a few milliseconds' worth and then
 yield to the query loop.
 
-How items are found without a tokenizer in Python: every item of a list
-starts with the same first key (``{"metadata":`` from the API server,
-``{"apiVersion":`` from kubectl), so the end of an item is a ``}`` followed by
-``,`` and that opening.  A candidate is accepted only when the bytes from the
-item's start to it decode as exactly one JSON value: JSON values are
-prefix-free, so a candidate inside a nested object or a string fails to
-decode and the next one is tried.  A document in another shape is still
-decoded, just in one piece at the end.
+How items are found without a tokenizer in Python: the items of a list start
+with one of a few first keys (``{"metadata":`` from the API server; from
+kubectl, which sorts keys, ``{"apiVersion":``, but ``{"addressType":`` for an
+EndpointSlice), so the end of an item is a ``}`` followed by ``,`` and a known
+opening.  A candidate is accepted only when the bytes from the item's start to
+it decode as exactly one JSON value: JSON values are prefix-free, so a
+candidate inside a nested object or a string fails to decode and the next one
+is tried.  When no known opening follows for ``_STUCK`` bytes (a list whose
+items change kind), every ``}, {"key":`` is tried once, and the opening that
+ends an item is learnt.  A document in another shape is still decoded, just in
+one piece at the end.
 
 Measured on this machine (2 shared cores, busy), one list of 48 000
 EndpointSlices x 10 endpoints, 98.6 MB, as the test API server serves it:
@@ -52,6 +55,9 @@ import msgspec
 
 _ITEMS = re.compile(rb'"items"\s*:\s*\[\s*')
 _FIRST_KEY = re.compile(rb'\{\s*"(?:[^"\\]|\\.)*"\s*:')
+_ANY_NEXT = re.compile(rb'\}\s*,\s*(\{\s*"(?:[^"\\]|\\.)*"\s*:)')
+#: undecoded bytes with no known item opening after which other openings are tried
+_STUCK = 1 << 20
 _SPACE = b" \t\r\n"
 #: consumed bytes are dropped from the buffer once this many have piled up
 _COMPACT = 1 << 18
@@ -76,7 +82,8 @@ class ListDecoder:
         self._scan = 0  # where to look for the next candidate end
         self._head: bytes | None = None  # the document up to and including "items":[
         self._next_item: re.Pattern[bytes] | None = None
-        self._item_open = b""
+        self._openings: list[bytes] = []  # how the items seen so far begin
+        self._tried = 0  # candidates of _ANY_NEXT before this end failed to close an item
         self._searched = 0  # where to look for "items": next
         self._decoder = msgspec.json.Decoder()
         #: the list's metadata (resourceVersion, continue) once known
@@ -138,18 +145,41 @@ class ListDecoder:
         while True:
             match = self._next_item.search(buf, self._scan)
             if match is None:
+                if len(buf) - self._pos > _STUCK and self._learn_next_opening():
+                    continue
                 # keep the bytes a match could start in for the next feed
                 self._scan = max(self._pos, len(buf) - 256)
                 return _NONE
-            end = match.start() + 1
-            with memoryview(buf) as view:
-                try:
-                    item = self._decoder.decode(view[self._pos : end])
-                except msgspec.DecodeError:
-                    self._scan = end  # a nested "}, {" : try the next candidate
-                    continue
-            self._pos = self._scan = match.end() - len(self._item_open)
+            item = self._decode_until(match.start() + 1)
+            if item is _NONE:
+                self._scan = match.start() + 1  # a nested "}, {" : try the next candidate
+                continue
+            self._pos = self._scan = match.start(1)
             return item
+
+    def _decode_until(self, end: int) -> Any:
+        with memoryview(self._buf) as view:
+            try:
+                return self._decoder.decode(view[self._pos : end])
+            except msgspec.DecodeError:
+                return _NONE
+
+    def _learn_next_opening(self) -> bool:
+        """Find the end of the current item by any ``}, {"key":``; learn that opening."""
+        start = max(self._pos, self._tried)
+        for match in _ANY_NEXT.finditer(self._buf, start):
+            end = match.start() + 1
+            self._tried = end  # a prefix that does not decode never will: not tried again
+            if self._decode_until(end) is not _NONE:
+                self._learn_opening(bytes(match.group(1)))
+                self._scan = self._pos  # look again, with the opening learnt
+                return True
+        return False
+
+    def _learn_opening(self, opening: bytes) -> None:
+        self._openings.append(opening)
+        alternatives = b"|".join(re.escape(o) for o in self._openings)
+        self._next_item = re.compile(rb"\}\s*,\s*(" + alternatives + rb")")
 
     def _learn_first_key(self) -> bool:
         pos = self._pos
@@ -160,14 +190,14 @@ class ListDecoder:
         match = _FIRST_KEY.match(buf, pos)
         if match is None:
             return False  # not yet fed, an empty list, or not objects: finish() decodes it
-        self._item_open = bytes(buf[match.start() : match.end()])
-        self._next_item = re.compile(rb"\}\s*,\s*" + re.escape(self._item_open))
+        self._learn_opening(bytes(buf[match.start() : match.end()]))
         return True
 
     def _compact(self) -> None:
         if self._pos >= _COMPACT:
             del self._buf[: self._pos]
             self._scan -= self._pos
+            self._tried = max(0, self._tried - self._pos)
             self._pos = 0
 
 
