@@ -21,7 +21,7 @@ core 0, and measures:
   (20 000) over a bounded window, quiet, during a forced relist (the API
   server restarts and answers the resumed watches 410 Gone: SIGUSR1 to
   ``tests.support.apiserver``), and during a reload (SIGUSR1 to clusterdns,
-  whose new kubernetes block lists everything again).
+  whose kubernetes block, unchanged, takes the running state and lists into it again).
 
 The first list is the watch-cache list a real API server serves for
 ``resourceVersion=0``: every object in one response (the test server, like the
@@ -493,7 +493,7 @@ def loop_holds(tmp: Path, size: int) -> dict[str, tuple[float, float]]:
             await asyncio.sleep(2 * took + 5)  # the relist runs as long as the first sync
             holds["forced relist (410 on the resumed watches)"] = meter.take()
             await server.reload(text)
-            holds["reload (a new block lists everything again)"] = meter.take()
+            holds["reload (the unchanged block lists into the running state)"] = meter.take()
             await server.stop()
             meter._stop = True
             await ticker
