@@ -31,6 +31,7 @@ from clusterdns.plugins.kubernetes.records import (
     DNS_VERSION_TTL,
     NS_LABELS,
     apex_records,
+    has_ptr,
     ip_of_reverse_name,
     namespace_exposed,
     pod_record,
@@ -205,7 +206,7 @@ class ClusterZone(RecordTable):
         if apex is None or apex not in self._reverse:
             return
         self._bump(owner, set())
-        present = bool(ptr_records(self.store, self.opts, ip))
+        present = has_ptr(self.store, self.opts, ip)
         if present == (ip in self._has_ptr):
             return
         if present:
