@@ -368,11 +368,30 @@ def test_a_reload_of_an_unchanged_directive_keeps_the_state_and_lists_again(
     assert srv.call(srv.server.reload(srv.server.text)) is True
     new = _kubernetes(srv)
     assert new is not old and new.store is old.store and new.zone is old.zone
-    assert api.count("list", "services") == lists + 1
+    assert api.wait_for_requests(lists + 1, "list", "services")
     api.create(service("after-reload", "shop", "10.96.10.88"))
     wait_for(
         lambda: a(srv, "after-reload.shop.svc.cluster.local.") == ["10.96.10.88"],
         "a change after the reload",
+    )
+
+
+def test_a_reload_while_the_api_server_fails_keeps_serving_the_last_state(
+    api: ApiServer, dns_server: RunningServer
+) -> None:
+    """The state a reload carries over is synced: the new configuration serves it at once,
+    as after an outage, while its own list retries (CoreDNS's new instance would start
+    empty, and answer SERVFAIL once startup_timeout ran out)."""
+    srv = dns_server
+    api.inject_fault(503, count=1000)
+    assert srv.call(srv.server.reload(srv.server.text)) is True
+    assert a(srv, "web.shop.svc.cluster.local.") == ["10.96.10.10"]
+    assert http_get(srv, "/ready")[0] == 200
+    api.clear_faults()
+    api.create(service("after-outage", "shop", "10.96.10.90"))
+    wait_for(
+        lambda: a(srv, "after-outage.shop.svc.cluster.local.") == ["10.96.10.90"],
+        "a change once the API server answers again",
     )
 
 

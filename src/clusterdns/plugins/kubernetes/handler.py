@@ -160,7 +160,12 @@ class Kubernetes(Plugin):
             self.inherited.followers.append(self)
             return
         if self.predecessor is not None:
+            self._waiting = set(self.predecessor._waiting)
             self.store, self.zone = await self.predecessor.hand_over()
+            if not self._waiting:
+                # the state is synced already: serve it while the list reconciles, as
+                # after an outage (an API server down at reload time changes nothing)
+                self._synced.set()
         self._start_source()
         await self._wait_for_sync()
 
