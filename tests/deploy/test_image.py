@@ -30,6 +30,7 @@ import dns.message
 import pytest
 import yaml
 
+from clusterdns.kernellab.netns import Process
 from tests.support.deployed import (
     NAME,
     ROOT,
@@ -40,7 +41,7 @@ from tests.support.deployed import (
     on_loopback,
     wait_for_answer,
 )
-from tests.support.netns import NamespaceError, Namespaces, Process, http_get, query, wait_for
+from tests.support.netns import NamespaceError, Namespaces, http_get, query, wait_for
 from tests.support.upstream import free_port
 
 # the first run makes the base (mmdebstrap) and downloads the wheels: bounded by the

@@ -21,6 +21,7 @@ from pathlib import Path
 import dns.rcode
 import pytest
 
+from clusterdns.kernellab.netns import Process
 from clusterdns.nodecache.template import embedded_base_corefile
 from clusterdns.plugins import registry
 from tests.support.netns import (
@@ -28,7 +29,6 @@ from tests.support.netns import (
     REPO,
     NamespaceError,
     Namespaces,
-    Process,
     http_get,
     in_ns,
     metric,

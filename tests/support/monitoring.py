@@ -147,12 +147,7 @@ class Prometheus:
         return [a for a in self.api("alerts")["alerts"] if a["labels"]["alertname"] == name]
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
+        _stop(self.process)
         self.log.close()
 
 
@@ -183,13 +178,18 @@ class ClusterDNSProcess:
         return _answers(self.process, self.directory / "clusterdns.log", self.metrics_url)
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
+        _stop(self.process)
         self.log.close()
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the process we started, SIGKILL if it will not go."""
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
 
 
 def _answers(process: subprocess.Popen[bytes], log: Path, url: str) -> bool | None:

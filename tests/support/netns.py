@@ -12,12 +12,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
 import urllib.parse
-from collections.abc import Sequence
 from pathlib import Path
 
 import dns.message
@@ -150,44 +148,6 @@ def metric(text: str, name: str, **labels: str) -> float:
         if all(f'{key}="{val}"' in head for key, val in labels.items()):
             total += float(value)
     return total
-
-
-class Process:
-    """A server started under ``ip netns exec``; stopped by its PID."""
-
-    def __init__(
-        self, ns: str, argv: Sequence[str], log: Path, env: dict[str, str] | None = None
-    ) -> None:
-        self.log = log
-        self.argv = list(argv)
-        self.handle = log.open("ab")
-        self.popen = subprocess.Popen(
-            ["ip", "netns", "exec", ns, *argv],
-            stdout=self.handle,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def stop(self, timeout: float = 10.0) -> int:
-        """SIGTERM, wait, SIGKILL if it will not go; returns the exit code."""
-        if self.popen.poll() is None:
-            # `ip netns exec` execs the command, so this PID is the server itself.
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(5)
-        self.handle.close()
-        return self.popen.returncode
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
 
 
 def wait_for(check: object, what: str, timeout: float = 15.0, interval: float = 0.1) -> object:

@@ -101,7 +101,9 @@ def in_namespace(ns: str, work: Callable[[], T]) -> T:
 class Process:
     """A server under ``ip netns exec`` (which execs it: the PID is the server's); stopped by PID."""
 
-    def __init__(self, ns: str, argv: Sequence[str], log: Path) -> None:
+    def __init__(
+        self, ns: str, argv: Sequence[str], log: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.log = log
         self._handle = log.open("ab")
         self.popen = subprocess.Popen(
@@ -109,9 +111,15 @@ class Process:
             stdout=self._handle,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            env=env,
         )
 
-    def stop(self, timeout: float = 5.0) -> None:
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM, wait, SIGKILL if it will not go; returns the exit code."""
         if self.popen.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.popen.pid, signal.SIGTERM)
@@ -122,6 +130,7 @@ class Process:
                     os.kill(self.popen.pid, signal.SIGKILL)
                 self.popen.wait(timeout)
         self._handle.close()
+        return self.popen.returncode
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")

@@ -233,6 +233,7 @@ class Server:
         listen: tuple[str, ...] = ()
         for directive in ordered:
             setup = registry.setup_for(directive)
+            key = view_key(block.keys, listen, directive)
             ctx = SetupContext(
                 keys=block.keys,
                 zones=zones,
@@ -242,7 +243,7 @@ class Server:
                 listen=listen,
                 invalidate=planned.invalidate,
                 previous=built.get(directive.name),
-                replacing=self._running_plugin(view_key(block.keys, listen, directive)),
+                replacing=self._running_plugin(key),
                 block_plugins=lambda: planned.plugins,
                 meter=meter,
                 stacktrace=stacktrace,
@@ -252,7 +253,7 @@ class Server:
             except ConfigError as exc:
                 raise _in_place(exc, directive) from exc
             built[directive.name] = plugin
-            planned.built_from[view_key(block.keys, listen, directive)] = plugin
+            planned.built_from[key] = plugin
             if plugin not in plugins:  # a plugin may collect several lines (log, bind)
                 plugins.append(plugin)
             listen = plugin.listen_hosts() or listen

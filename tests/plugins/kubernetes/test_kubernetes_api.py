@@ -352,6 +352,12 @@ def test_a_reload_never_drops_answers(api: ApiServer, dns_server: RunningServer)
     assert a(srv, "web.shop.svc.cluster.local.") == ["10.96.10.10"]
 
 
+def _a_new_service_is_answered(api: ApiServer, srv: RunningServer, name: str, ip: str) -> None:
+    """The running configuration follows the cluster: a Service created now is answered."""
+    api.create(service(name, "shop", ip))
+    wait_for(lambda: a(srv, f"{name}.shop.svc.cluster.local.") == [ip], f"service {name}")
+
+
 def _kubernetes(srv: RunningServer) -> Kubernetes:
     (plugin,) = [p for b in srv.server.blocks for p in b.plugins if isinstance(p, Kubernetes)]
     return plugin
@@ -369,11 +375,7 @@ def test_a_reload_of_an_unchanged_directive_keeps_the_state_and_lists_again(
     new = _kubernetes(srv)
     assert new is not old and new.store is old.store and new.zone is old.zone
     assert api.wait_for_requests(lists + 1, "list", "services")
-    api.create(service("after-reload", "shop", "10.96.10.88"))
-    wait_for(
-        lambda: a(srv, "after-reload.shop.svc.cluster.local.") == ["10.96.10.88"],
-        "a change after the reload",
-    )
+    _a_new_service_is_answered(api, srv, "after-reload", "10.96.10.88")
 
 
 def test_a_reload_while_the_api_server_fails_keeps_serving_the_last_state(
@@ -388,11 +390,7 @@ def test_a_reload_while_the_api_server_fails_keeps_serving_the_last_state(
     assert a(srv, "web.shop.svc.cluster.local.") == ["10.96.10.10"]
     assert http_get(srv, "/ready")[0] == 200
     api.clear_faults()
-    api.create(service("after-outage", "shop", "10.96.10.90"))
-    wait_for(
-        lambda: a(srv, "after-outage.shop.svc.cluster.local.") == ["10.96.10.90"],
-        "a change once the API server answers again",
-    )
+    _a_new_service_is_answered(api, srv, "after-outage", "10.96.10.90")
 
 
 def test_a_failed_reload_leaves_the_running_instance_following_the_cluster(
@@ -410,8 +408,4 @@ def test_a_failed_reload_leaves_the_running_instance_following_the_cluster(
             + f"example.org:0 {{\n    bind 127.0.0.1\n    health 127.0.0.1:{port}\n}}\n"
         )
         assert srv.call(srv.server.reload(failing)) is False
-    api.create(service("after-failure", "shop", "10.96.10.89"))
-    wait_for(
-        lambda: a(srv, "after-failure.shop.svc.cluster.local.") == ["10.96.10.89"],
-        "a change after the failed reload",
-    )
+    _a_new_service_is_answered(api, srv, "after-failure", "10.96.10.89")
